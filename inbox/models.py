@@ -1,0 +1,193 @@
+"""The event log (the only source of truth), ingest tokens, the outbox and HumanTask."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+
+class AppendOnlyError(RuntimeError):
+    pass
+
+
+class Event(models.Model):
+    """One received event. Rows are only ever added; projections are folds of them."""
+
+    seq = models.BigAutoField(primary_key=True, help_text="Arrival sequence.")
+    event_id = models.UUIDField(
+        unique=True,
+        help_text="Idempotency key: the sender's event_id, or one derived from the SHA-256 "
+        "of the event's canonical JSON.",
+    )
+    event_id_given = models.BooleanField(default=False)
+    type = models.CharField(max_length=32)
+    instance_id = models.UUIDField(db_index=True)
+    task_id = models.UUIDField(null=True, blank=True, db_index=True)
+    timestamp = models.DateTimeField()
+    payload = models.JSONField()
+    source = models.CharField(max_length=200, help_text="token:NAME, dashboard:USER or cli:…")
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["seq"]
+        indexes = [models.Index(fields=["instance_id", "timestamp"])]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.type} {self.instance_id}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise AppendOnlyError("the event log is append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise AppendOnlyError("the event log is append-only")
+
+
+class IngestToken(models.Model):
+    """A bearer token for POST /api/events; only its SHA-256 is kept."""
+
+    name = models.CharField(max_length=100, unique=True)
+    token_hash = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=12, help_text="The first characters, to recognise it.")
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @staticmethod
+    def hash(raw: str) -> str:
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    @classmethod
+    def issue(cls, name: str) -> tuple[IngestToken, str]:
+        """Create a token; the raw value is returned once and never stored."""
+        raw = "tki_" + secrets.token_urlsafe(32)
+        token = cls.objects.create(name=name, token_hash=cls.hash(raw), prefix=raw[:10])
+        return token, raw
+
+    @classmethod
+    def authenticate(cls, raw: str) -> IngestToken | None:
+        return cls.objects.filter(token_hash=cls.hash(raw), revoked=False).first()
+
+
+class OutboxCommand(models.Model):
+    """A command for the engine, written in the same transaction as the action's event."""
+
+    created_at = models.DateTimeField(default=timezone.now)
+    event = models.OneToOneField(Event, on_delete=models.PROTECT, related_name="outbox_command")
+    kind = models.CharField(max_length=32, help_text="The event type the engine must act on.")
+    instance_id = models.UUIDField(db_index=True)
+    payload = models.JSONField(help_text="The event's wire object.")
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["delivered_at", "id"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.instance_id}"
+
+
+class HumanTaskQuerySet(models.QuerySet["HumanTask"]):
+    def open(self) -> HumanTaskQuerySet:
+        return self.filter(status=HumanTask.Status.OPEN)
+
+    def for_user(self, user: AbstractBaseUser | AnonymousUser) -> HumanTaskQuerySet:
+        """Tasks this user may see: theirs, their groups', or all for those who manage."""
+        if not user.is_authenticated:
+            return self.none()
+        if user.has_perm("workflows_ui.manage_instances") or user.has_perm(
+            "workflows_ui.view_history"
+        ):
+            return self
+        return self.filter(
+            Q(assignee_user=user)
+            | Q(assignee_group__in=user.groups.all())  # type: ignore[union-attr]
+            | Q(completed_by_user=user)
+        )
+
+    def assigned_to(self, user: AbstractBaseUser) -> HumanTaskQuerySet:
+        return self.filter(assignee_user=user)
+
+    def unrouted(self) -> HumanTaskQuerySet:
+        return self.filter(assignee_user__isnull=True, assignee_group__isnull=True)
+
+
+class HumanTask(models.Model):
+    """Projection: one human task, folded from its instance's events."""
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        COMPLETED = "completed"
+        CANCELED = "canceled"
+
+    task_id = models.UUIDField(unique=True)
+    instance = models.ForeignKey(
+        "workflows_ui.WorkflowInstance",
+        to_field="instance_id",
+        on_delete=models.CASCADE,
+        related_name="tasks",
+    )
+    step_name = models.CharField(max_length=200)
+    title = models.CharField(max_length=500, blank=True)
+    description = models.TextField(blank=True)
+    assignee = models.CharField(max_length=200, blank=True, help_text="As the engine sent it.")
+    assignee_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="assigned_tasks",
+    )
+    assignee_group = models.ForeignKey(
+        "auth.Group", null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks"
+    )
+    due_at = models.DateTimeField(null=True, blank=True)
+    form_schema = models.JSONField(null=True, blank=True)
+    priority = models.IntegerField(default=0)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    completed_by = models.CharField(max_length=200, blank=True)
+    completed_by_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="completed_tasks",
+    )
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_reason = models.CharField(max_length=200, blank=True)
+    form_data = models.JSONField(null=True, blank=True)
+    comment = models.TextField(blank=True)
+    reassignment_count = models.PositiveIntegerField(default=0)
+    last_reassigned_at = models.DateTimeField(null=True, blank=True)
+    last_reassigned_by = models.CharField(max_length=200, blank=True)
+    previous_assignee = models.CharField(max_length=200, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = HumanTaskQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["assignee_user", "status", "due_at"]),
+            models.Index(fields=["assignee_group", "status", "due_at"]),
+            models.Index(fields=["status", "created_at"]),
+            models.Index(fields=["completed_by_user", "completed_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.title or f"{self.step_name} ({self.task_id})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == self.Status.OPEN

@@ -1,0 +1,1 @@
+// The project's own behaviour; htmx itself comes from django-htmx.

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class WorkflowsUiConfig(AppConfig):
+    name = "workflows_ui"
+    verbose_name = "Workflows"
