@@ -1,6 +1,7 @@
-"""The JSON API: ``POST /api/events`` (the ingest door) and the read endpoints."""
+"""The JSON API: ``POST /api/events`` (the ingest door) and the read endpoints.
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here: django-ninja reads annotations at runtime.
+"""
 
 import json
 import uuid
@@ -171,7 +172,9 @@ _BODY_DOC = {
                         {"type": "array", "items": {"type": "object"}},
                         {
                             "type": "object",
-                            "properties": {"events": {"type": "array", "items": {"type": "object"}}},
+                            "properties": {
+                                "events": {"type": "array", "items": {"type": "object"}}
+                            },
                         },
                     ]
                 },
@@ -203,12 +206,13 @@ def _batch_from_body(data: Any) -> list[Any] | JsonResponse:
         return data
     if isinstance(data, dict) and "events" in data and "type" not in data:
         if not isinstance(data["events"], list):
-            return _errors(422, [{"index": None, "field": "events",
-                                  "message": "expected an array of events"}])
+            return _errors(
+                422, [{"index": None, "field": "events", "message": "expected an array of events"}]
+            )
         return data["events"]
     if isinstance(data, dict):
         return [data]
-    return _body_error(422, "expected an event object, an array of events or {\"events\": [...]}")
+    return _body_error(422, 'expected an event object, an array of events or {"events": [...]}')
 
 
 @api.post(
@@ -216,7 +220,7 @@ def _batch_from_body(data: Any) -> list[Any] | JsonResponse:
     auth=token_auth,
     response={200: IngestOut, 413: ErrorsOut, 415: ErrorsOut, 422: ErrorsOut},
     openapi_extra=_BODY_DOC,
-    summary="Ingest events (one, an array, or {\"events\": [...]}); all or nothing",
+    summary='Ingest events (one, an array, or {"events": [...]}); all or nothing',
 )
 def post_events(request: HttpRequest) -> Any:
     limit = settings.INGEST_MAX_BODY_BYTES
@@ -240,15 +244,19 @@ def post_events(request: HttpRequest) -> Any:
     try:
         result = ingest_events(events=batch, source=f"token:{token.name}")
     except IngestError as exc:
-        return _errors(422, [
-            {"index": p.index, "field": p.field, "message": p.message} for p in exc.problems
-        ])
+        return _errors(
+            422, [{"index": p.index, "field": p.field, "message": p.message} for p in exc.problems]
+        )
     return {
         "accepted": result.accepted,
         "duplicates": result.duplicates,
         "results": [
-            {"index": r.index, "event_id": r.event_id, "status": r.status,
-             "warnings": list(r.warnings)}
+            {
+                "index": r.index,
+                "event_id": r.event_id,
+                "status": r.status,
+                "warnings": list(r.warnings),
+            }
             for r in result.results
         ],
     }
@@ -290,8 +298,6 @@ def get_instance(request: HttpRequest, instance_id: uuid.UUID) -> Any:
     return {
         **{k: getattr(instance, k) for k in InstanceDetailOut.model_fields if k not in nested},
         "steps": list(instance.steps.all()),
-        "tasks": list(
-            instance.tasks.select_related("assignee_user", "assignee_group", "instance")
-        ),
+        "tasks": list(instance.tasks.select_related("assignee_user", "assignee_group", "instance")),
         "timeline": selectors.instance_timeline(instance_id=instance.instance_id),
     }

@@ -30,8 +30,8 @@ def ensure_demo_users() -> list[tuple[str, str, str]]:
     for username, full_name, team_names, role in DEMO_USERS:
         first, last = full_name.split(" ", 1)
         user, created = User.objects.get_or_create(
-            username=username, defaults={"first_name": first, "last_name": last,
-                                         "email": f"{username}@example.com"}
+            username=username,
+            defaults={"first_name": first, "last_name": last, "email": f"{username}@example.com"},
         )
         if created:
             user.set_password(demo_password(username))

@@ -357,15 +357,23 @@ def parse_event(obj: Any) -> ParsedEvent:
     event = EVENT_TYPES[type_name](**values)
     given = event_id is not None
     if event_id is None:
-        event_id = uuid.uuid5(_CONTENT_NAMESPACE, content_hash(type_name, {**to_wire(event), **extra}))
-    return ParsedEvent(event=event, event_id=event_id, event_id_given=given, extra=extra,
-                       warnings=warnings)
+        event_id = uuid.uuid5(
+            _CONTENT_NAMESPACE, content_hash(type_name, {**to_wire(event), **extra})
+        )
+    return ParsedEvent(
+        event=event, event_id=event_id, event_id_given=given, extra=extra, warnings=warnings
+    )
 
 
 def content_hash(type_name: str, fields: Mapping[str, Any]) -> str:
     """SHA-256 of the canonical JSON of an event: its type plus all fields, sorted keys."""
-    canonical = json.dumps({"type": type_name, **fields}, sort_keys=True, separators=(",", ":"),
-                           ensure_ascii=False, default=str)
+    canonical = json.dumps(
+        {"type": type_name, **fields},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        default=str,
+    )
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

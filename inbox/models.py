@@ -147,7 +147,10 @@ class HumanTask(models.Model):
     description = models.TextField(blank=True)
     assignee = models.CharField(max_length=200, blank=True, help_text="As the engine sent it.")
     assignee_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="assigned_tasks",
     )
     assignee_group = models.ForeignKey(
@@ -161,7 +164,10 @@ class HumanTask(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
     completed_by = models.CharField(max_length=200, blank=True)
     completed_by_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="completed_tasks",
     )
     closed_at = models.DateTimeField(null=True, blank=True)

@@ -287,8 +287,11 @@ def fold_instance(instance_id: uuid.UUID, events: Iterable[EventRow]) -> Fold:
                     if task["reassignment_count"] == 0:
                         task["assignee"] = _s(p.get("assignee"))
                 if terminal and task["status"] == TaskStatus.OPEN:
-                    task.update(status=TaskStatus.CANCELED, closed_at=ts,
-                                closed_reason=f"workflow {inst['status']}")
+                    task.update(
+                        status=TaskStatus.CANCELED,
+                        closed_at=ts,
+                        closed_reason=f"workflow {inst['status']}",
+                    )
             elif t == "HumanTaskReassigned":
                 task.update(
                     previous_assignee=_s(p.get("from_assignee")) or task["assignee"],
@@ -356,7 +359,7 @@ def _split_assignee(raw: str) -> tuple[str | None, str]:
     """An explicit ``user:`` or ``group:`` prefix wins; otherwise either may match."""
     for prefix in ("user:", "group:"):
         if raw.lower().startswith(prefix):
-            return prefix[:-1], raw[len(prefix):].strip()
+            return prefix[:-1], raw[len(prefix) :].strip()
     return None, raw.strip()
 
 
@@ -365,7 +368,8 @@ def resolve_assignees(raws: Iterable[str]) -> dict[str, tuple[int | None, int | 
     parsed = {raw: _split_assignee(raw) for raw in set(raws) if raw}
     names = {name for _, name in parsed.values() if name}
     users = dict(
-        get_user_model().objects.filter(username__in=names, is_active=True)
+        get_user_model()
+        .objects.filter(username__in=names, is_active=True)
         .values_list("username", "id")
     )
     groups = dict(Group.objects.filter(name__in=names).values_list("name", "id"))
@@ -391,9 +395,12 @@ def load_events(instance_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[Event
 
 
 _INSTANCE_FIELDS = [f for f in _instance_defaults(uuid.UUID(int=0)) if f != "instance_id"]
-_TASK_FIELDS = [
-    f for f in _task_defaults(uuid.UUID(int=0), "") if f != "task_id"
-] + ["assignee_user_id", "assignee_group_id", "completed_by_user_id", "instance_id"]
+_TASK_FIELDS = [f for f in _task_defaults(uuid.UUID(int=0), "") if f != "task_id"] + [
+    "assignee_user_id",
+    "assignee_group_id",
+    "completed_by_user_id",
+    "instance_id",
+]
 
 
 def refold(instance_ids: Iterable[uuid.UUID]) -> Changes:
@@ -421,7 +428,7 @@ def refold(instance_ids: Iterable[uuid.UUID]) -> Changes:
             changes.instances.add(iid)
     WorkflowInstance.objects.bulk_create(to_create)
     if to_update:
-        WorkflowInstance.objects.bulk_update(to_update, _INSTANCE_FIELDS + ["updated_at"])
+        WorkflowInstance.objects.bulk_update(to_update, [*_INSTANCE_FIELDS, "updated_at"])
 
     _write_steps(folds, changes)
     _write_tasks(folds, changes)
@@ -431,8 +438,10 @@ def refold(instance_ids: Iterable[uuid.UUID]) -> Changes:
 def _write_steps(folds: dict[uuid.UUID, Fold], changes: Changes) -> None:
     existing: dict[uuid.UUID, list[dict[str, Any]]] = defaultdict(list)
     step_keys = list(_step_defaults("", 1))
-    for row in StepRun.objects.filter(instance_id__in=list(folds)).order_by("id").values(
-        "instance_id", *step_keys
+    for row in (
+        StepRun.objects.filter(instance_id__in=list(folds))
+        .order_by("id")
+        .values("instance_id", *step_keys)
     ):
         existing[row.pop("instance_id")].append(row)
     stale = [iid for iid, fold in folds.items() if existing.get(iid, []) != fold.steps]
@@ -487,5 +496,5 @@ def _write_tasks(folds: dict[uuid.UUID, Fold], changes: Changes) -> None:
                 changes.tasks.append(TaskChange(task_id, iid, before, after))
     HumanTask.objects.bulk_create(to_create)
     if to_update:
-        HumanTask.objects.bulk_update(to_update, _TASK_FIELDS + ["updated_at"])
+        HumanTask.objects.bulk_update(to_update, [*_TASK_FIELDS, "updated_at"])
     changes.instances.update(c.instance_id for c in changes.tasks)

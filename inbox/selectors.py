@@ -53,9 +53,7 @@ def visible_instances(*, user: User | None) -> QuerySet[WorkflowInstance]:
     return qs.filter(instance_id__in=task_instances)
 
 
-def api_instance_list(
-    *, user: User | None, filters: dict[str, Any]
-) -> QuerySet[WorkflowInstance]:
+def api_instance_list(*, user: User | None, filters: dict[str, Any]) -> QuerySet[WorkflowInstance]:
     qs = visible_instances(user=user)
     if "status" in filters:
         qs = qs.filter(status=filters["status"].lower())

@@ -10,8 +10,8 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 from django.dispatch import Signal
 
-from inbox.events import EventError, ParsedEvent, parse_event
-from inbox.models import Event
+from inbox.events import EventError, ParsedEvent, WorkflowEvent, parse_event, to_wire_object
+from inbox.models import Event, OutboxCommand
 from inbox.projections import Changes, refold
 
 # Sent after the ingest transaction commits, with ``changes`` (projections.Changes).
@@ -56,7 +56,8 @@ class IngestError(ValueError):
         super().__init__(
             "; ".join(
                 f"event {p.index}: {p.field or 'event'}: {p.message}"
-                if p.index is not None else p.message
+                if p.index is not None
+                else p.message
                 for p in problems
             )
         )
@@ -167,3 +168,19 @@ def _store_and_fold(parsed: list[ParsedEvent], source: str) -> IngestResult:
     Event.objects.bulk_create(rows)
     changes = refold({row.instance_id for row in rows})
     return IngestResult(results=results, changes=changes, events=rows)
+
+
+def record_action(*, event: WorkflowEvent, actor: str) -> Event:
+    """Record what a person did as the contract's event and queue it for the engine.
+
+    The event goes through the same ingest path as an engine's; the outbox row is written
+    in the same transaction, so the engine hears of exactly the actions that were stored.
+    """
+    wire = to_wire_object(event, event_id=uuid.uuid4())
+    with transaction.atomic():
+        result = ingest_events(events=[wire], source=f"dashboard:{actor}")
+        stored = result.events[0]
+        OutboxCommand.objects.create(
+            event=stored, kind=stored.type, instance_id=stored.instance_id, payload=wire
+        )
+    return stored
