@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Q, QuerySet
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
+from django.db.models import Count, F, Q, QuerySet
+from django.db.models.functions import Coalesce
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
 from inbox.events import TYPE_RANK
 from inbox.models import Event, HumanTask
@@ -67,3 +72,172 @@ def instance_timeline(*, instance_id: uuid.UUID) -> list[Event]:
     events = list(Event.objects.filter(instance_id=instance_id))
     events.sort(key=lambda e: (e.timestamp, TYPE_RANK[e.type], str(e.event_id)))
     return events
+
+
+# --- assignee pages ------------------------------------------------------------------------
+
+PAGE_SIZE = 25
+DUE_SOON = timedelta(hours=24)
+
+
+def _ordering(sort: str) -> list[Any]:
+    field, *rest = {
+        "due": ("due_at", "-priority"),
+        "created": ("created_at",),
+        "-created": ("-created_at",),
+        "priority": ("-priority", "due_at"),
+    }.get(sort, ("due_at", "-priority"))
+    keys: list[Any] = []
+    for name in (field, *rest):
+        expr = F(name.lstrip("-"))
+        keys.append(
+            expr.desc(nulls_last=True) if name.startswith("-") else expr.asc(nulls_last=True)
+        )
+    return [*keys, "-id"]
+
+
+def filter_tasks(qs: QuerySet[HumanTask], filters: dict[str, Any]) -> QuerySet[HumanTask]:
+    """Apply the list filters shared by My tasks, Team queues and Done."""
+    now = timezone.now()
+    if q := filters.get("q"):
+        qs = qs.filter(
+            Q(title__icontains=q) | Q(description__icontains=q) | Q(step_name__icontains=q)
+        )
+    if workflow := filters.get("workflow"):
+        qs = qs.filter(instance__workflow_name=workflow)
+    if filters.get("due") == "overdue":
+        qs = qs.filter(due_at__lt=now)
+    elif filters.get("due") == "soon":
+        qs = qs.filter(due_at__gte=now, due_at__lt=now + DUE_SOON)
+    return qs
+
+
+def my_tasks(*, user: AbstractBaseUser, filters: dict[str, Any]) -> QuerySet[HumanTask]:
+    """Open tasks assigned to this person, filtered and sorted."""
+    qs = HumanTask.objects.open().filter(assignee_user=user).select_related("instance")
+    return filter_tasks(qs, filters).order_by(*_ordering(filters.get("sort", "due")))
+
+
+def user_groups(user: AbstractBaseUser) -> QuerySet[Group]:
+    """The teams whose queues this person works (role groups have no queue of their own)."""
+    return user.groups.order_by("name")  # type: ignore[attr-defined]
+
+
+def team_queue(*, user: AbstractBaseUser, filters: dict[str, Any]) -> QuerySet[HumanTask]:
+    """Open tasks assigned to this person's groups (or one of them)."""
+    groups = user_groups(user)
+    if name := filters.get("group"):
+        groups = groups.filter(name=name)
+    qs = HumanTask.objects.open().filter(assignee_group__in=groups)
+    qs = qs.select_related("instance", "assignee_group")
+    return filter_tasks(qs, filters).order_by(*_ordering(filters.get("sort", "due")))
+
+
+def _reassigned_by(user: AbstractBaseUser) -> QuerySet[Event]:
+    return Event.objects.filter(
+        type="HumanTaskReassigned", payload__reassigned_by=user.get_username()
+    ).values("task_id")
+
+
+def done_tasks(*, user: AbstractBaseUser, filters: dict[str, Any]) -> QuerySet[HumanTask]:
+    """Tasks this person completed or reassigned, newest first."""
+    qs = HumanTask.objects.filter(
+        Q(completed_by_user=user) | Q(task_id__in=_reassigned_by(user))
+    ).select_related("instance", "assignee_user", "assignee_group")
+    qs = filter_tasks(qs, filters)
+    return qs.annotate(done_at=Coalesce("completed_at", "last_reassigned_at")).order_by(
+        F("done_at").desc(nulls_last=True), "-id"
+    )
+
+
+def workflow_names(qs: QuerySet[HumanTask]) -> list[str]:
+    """The workflows present in a list, for its filter."""
+    return sorted(
+        n for n in qs.order_by().values_list("instance__workflow_name", flat=True).distinct() if n
+    )
+
+
+def nav_counts(*, user: AbstractBaseUser) -> dict[str, Any]:
+    """Open-task counts for the navigation: mine, and each of my groups' queues."""
+    mine = HumanTask.objects.open().filter(assignee_user=user).count()
+    per_group = list(
+        user_groups(user)
+        .annotate(open_count=Count("tasks", filter=Q(tasks__status=HumanTask.Status.OPEN)))
+        .values_list("name", "open_count")
+    )
+    return {"my": mine, "queues": per_group, "queue_total": sum(n for _, n in per_group)}
+
+
+def may_act(user: AbstractBaseUser | AnonymousUser, task: HumanTask) -> bool:
+    """The assignee, members of the assignee group, and admins may act on an open task."""
+    if not user.is_authenticated or not task.is_open:
+        return False
+    if user.has_perm("workflows_ui.manage_instances"):
+        return True
+    if task.assignee_user_id is not None:
+        return task.assignee_user_id == user.pk
+    if task.assignee_group_id is not None:
+        return user.groups.filter(pk=task.assignee_group_id).exists()  # type: ignore[union-attr]
+    return False
+
+
+def visible_tasks(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[HumanTask]:
+    """Tasks a person may open: theirs and their groups', those they completed or
+    reassigned, and every task for admins and managers."""
+    if not user.is_authenticated:
+        return HumanTask.objects.none()
+    if can_see_all(user):
+        return HumanTask.objects.all()
+    return HumanTask.objects.filter(
+        Q(assignee_user=user)
+        | Q(assignee_group__in=user.groups.all())  # type: ignore[union-attr]
+        | Q(completed_by_user=user)
+        | Q(task_id__in=_reassigned_by(user))  # type: ignore[arg-type]
+    )
+
+
+def task_detail(*, user: AbstractBaseUser | AnonymousUser, task_id: uuid.UUID) -> HumanTask:
+    """One task for its page, or Http404 when this person may not see it."""
+    qs = visible_tasks(user=user).select_related(
+        "instance", "assignee_user", "assignee_group", "completed_by_user"
+    )
+    return get_object_or_404(qs, task_id=task_id)
+
+
+def holders(task: HumanTask) -> list[str]:
+    """Who holds a task: its user, or the members of its group."""
+    if task.assignee_user is not None:
+        return [task.assignee_user.get_username()]
+    if task.assignee_group is not None:
+        return list(
+            task.assignee_group.user_set.filter(is_active=True)
+            .order_by("username")
+            .values_list("username", flat=True)
+        )
+    return []
+
+
+def assignee_search(*, query: str, limit: int = 8) -> list[dict[str, str]]:
+    """People and teams whose name starts with or contains the query, people first."""
+    query = query.strip()
+    if not query:
+        return []
+    User = get_user_model()
+    users = (
+        User.objects.filter(is_active=True)
+        .filter(
+            Q(username__icontains=query)
+            | Q(first_name__icontains=query)
+            | Q(last_name__icontains=query)
+        )
+        .order_by("username")[:limit]
+    )
+    groups = Group.objects.filter(name__icontains=query).order_by("name")[:limit]
+    results = [
+        {"kind": "user", "value": u.get_username(), "label": u.get_full_name() or u.get_username()}
+        for u in users
+    ]
+    results += [
+        {"kind": "group", "value": f"group:{g.name}", "label": f"Team {g.name}"} for g in groups
+    ]
+    return results[:limit]

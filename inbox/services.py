@@ -5,13 +5,25 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
+from django.db.models import F
 from django.dispatch import Signal
+from django.utils import timezone
 
-from inbox.events import EventError, ParsedEvent, WorkflowEvent, parse_event, to_wire_object
-from inbox.models import Event, OutboxCommand
+from inbox.events import (
+    EventError,
+    HumanTaskCompleted,
+    HumanTaskReassigned,
+    ParsedEvent,
+    WorkflowEvent,
+    parse_event,
+    to_wire_object,
+)
+from inbox.models import Event, HumanTask, OutboxCommand
 from inbox.projections import Changes, refold
 
 # Sent after the ingest transaction commits, with ``changes`` (projections.Changes).
@@ -184,3 +196,139 @@ def record_action(*, event: WorkflowEvent, actor: str) -> Event:
             event=stored, kind=stored.type, instance_id=stored.instance_id, payload=wire
         )
     return stored
+
+
+# --- people's actions on tasks -------------------------------------------------------------
+
+
+class TaskConflict(Exception):
+    """Someone else changed the task first; the message says who did what and when."""
+
+    def __init__(self, task: HumanTask):
+        self.task = task
+        super().__init__(describe_task_state(task))
+
+
+class ActionRefused(Exception):
+    """The action does not apply to this task (a rule, not a race)."""
+
+
+def describe_task_state(task: HumanTask) -> str:
+    """One sentence on the task's current state, for people who lost a race."""
+    when = _when(task.closed_at or task.last_reassigned_at)
+    if task.status == HumanTask.Status.COMPLETED:
+        return f"{task.completed_by or 'Someone'} already completed this task {when}."
+    if task.status == HumanTask.Status.CANCELED:
+        return f"This task was closed {when}: {task.closed_reason or 'its workflow ended'}."
+    by = task.last_reassigned_by or "Someone"
+    to = task.assignee or "nobody"
+    return f"{by} reassigned this task to {to} {_when(task.last_reassigned_at)}."
+
+
+def _when(at: datetime | None) -> str:
+    if at is None:
+        return "just now"
+    return "at " + timezone.localtime(at).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def _win(task: HumanTask) -> None:
+    """The conditional update: it matches only if nobody acted since ``task`` was read."""
+    won = HumanTask.objects.filter(
+        pk=task.pk,
+        status=HumanTask.Status.OPEN,
+        version=task.version,
+        assignee=task.assignee,
+    ).update(version=F("version") + 1)
+    if not won:
+        raise TaskConflict(HumanTask.objects.get(pk=task.pk))
+
+
+@transaction.atomic
+def complete_task(
+    *, task: HumanTask, user: AbstractBaseUser, form_data: dict[str, Any] | None, comment: str = ""
+) -> HumanTask:
+    """Complete a task as ``user``; exactly one of two simultaneous completions wins."""
+    _win(task)
+    record_action(
+        event=HumanTaskCompleted(
+            instance_id=task.instance_id,
+            timestamp=timezone.now(),
+            step_name=task.step_name,
+            task_id=task.task_id,
+            completed_by=user.get_username(),
+            form_data=form_data,
+            comment=comment or None,
+        ),
+        actor=user.get_username(),
+    )
+    return HumanTask.objects.get(pk=task.pk)
+
+
+def assignee_name(value: str) -> str:
+    """Normalise a picker value: a known username or ``group:NAME``; refuse unknown names."""
+    from inbox.projections import resolve_assignees
+
+    value = value.strip()
+    user_id, group_id = resolve_assignees([value]).get(value, (None, None))
+    if user_id is None and group_id is None:
+        raise ActionRefused(f"No person or team is called {value!r}.")
+    return value
+
+
+@transaction.atomic
+def reassign_task(
+    *, task: HumanTask, user: AbstractBaseUser, to_assignee: str, reason: str
+) -> HumanTask:
+    """Hand a task to another person or team, with the reason they will read."""
+    to_assignee = assignee_name(to_assignee)
+    if not reason.strip():
+        raise ActionRefused("Say why you reassign this task.")
+    if to_assignee == task.assignee:
+        raise ActionRefused(f"This task is already assigned to {to_assignee}.")
+    _win(task)
+    record_action(
+        event=HumanTaskReassigned(
+            instance_id=task.instance_id,
+            timestamp=timezone.now(),
+            step_name=task.step_name,
+            task_id=task.task_id,
+            from_assignee=task.assignee or None,
+            to_assignee=to_assignee,
+            reassigned_by=user.get_username(),
+            reason=reason.strip(),
+        ),
+        actor=user.get_username(),
+    )
+    return HumanTask.objects.get(pk=task.pk)
+
+
+def claim_task(*, task: HumanTask, user: AbstractBaseUser) -> HumanTask:
+    """Take a task from a team queue: a reassignment from the group to me."""
+    if task.assignee_group_id is None:
+        raise ActionRefused("Only tasks in a team queue can be claimed.")
+    group_name = task.assignee_group.name if task.assignee_group else task.assignee
+    return reassign_task(
+        task=task,
+        user=user,
+        to_assignee=f"user:{user.get_username()}",
+        reason=f"Claimed from the {group_name} queue",
+    )
+
+
+def release_group(task: HumanTask) -> str | None:
+    """The team a claimed task came from, if it came from one."""
+    from inbox.projections import resolve_assignees
+
+    previous = task.previous_assignee
+    if not previous or task.assignee_user_id is None:
+        return None
+    _, group_id = resolve_assignees([previous]).get(previous, (None, None))
+    return previous if group_id is not None else None
+
+
+def release_task(*, task: HumanTask, user: AbstractBaseUser) -> HumanTask:
+    """Give a claimed task back to the team queue it came from."""
+    group = release_group(task)
+    if group is None:
+        raise ActionRefused("This task did not come from a team queue.")
+    return reassign_task(task=task, user=user, to_assignee=group, reason="Released to the queue")

@@ -1,0 +1,206 @@
+"""Forms: the completion form built from a task's JSON Schema, reassignment, filters."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import jsonschema
+from django import forms
+
+TEXTAREA_MIN_LENGTH = 200
+
+
+def _label(name: str, spec: dict[str, Any]) -> str:
+    return str(spec.get("title") or name.replace("_", " ").capitalize())
+
+
+def _is_textarea(spec: dict[str, Any]) -> bool:
+    return (
+        spec.get("format") == "textarea"
+        or spec.get("x-widget") == "textarea"
+        or int(spec.get("maxLength") or 0) > TEXTAREA_MIN_LENGTH
+        or (spec.get("maxLength") is None and spec.get("contentMediaType") == "text/plain")
+    )
+
+
+def _schema_type(spec: dict[str, Any]) -> str:
+    kind = spec.get("type", "string")
+    if isinstance(kind, list):  # ["string", "null"]: the first non-null type
+        kind = next((k for k in kind if k != "null"), "string")
+    if "enum" in spec and "type" not in spec:
+        kind = "string"
+    return str(kind)
+
+
+def field_for(name: str, spec: dict[str, Any], required: bool) -> forms.Field:
+    """One Django form field for one property of the schema."""
+    common: dict[str, Any] = {
+        "label": _label(name, spec),
+        "help_text": spec.get("description", ""),
+        "required": required,
+    }
+    if "default" in spec:
+        common["initial"] = spec["default"]
+    kind = _schema_type(spec)
+    if "enum" in spec:
+        choices = [(v, str(v)) for v in spec["enum"]]
+        if not required:
+            choices = [("", "—"), *choices]
+        return TypedEnumField(choices=choices, values=spec["enum"], **common)
+    if kind == "boolean":
+        # An unticked box is a real "false"; it can never be missing.
+        return forms.BooleanField(**{**common, "required": False})
+    if kind == "integer":
+        return forms.IntegerField(
+            min_value=spec.get("minimum"), max_value=spec.get("maximum"), **common
+        )
+    if kind == "number":
+        return forms.FloatField(
+            min_value=spec.get("minimum"), max_value=spec.get("maximum"), **common
+        )
+    fmt = spec.get("format")
+    if fmt == "date":
+        return forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), **common)
+    if fmt == "email":
+        return forms.EmailField(max_length=spec.get("maxLength"), **common)
+    widget = forms.Textarea(attrs={"rows": 5}) if _is_textarea(spec) else forms.TextInput()
+    return forms.CharField(
+        widget=widget,
+        min_length=spec.get("minLength"),
+        max_length=spec.get("maxLength"),
+        strip=True,
+        **common,
+    )
+
+
+class TypedEnumField(forms.ChoiceField):
+    """A choice among an enum's values, returned with the value's own JSON type."""
+
+    def __init__(self, *, values: list[Any], **kwargs: Any):
+        self.values = {str(v): v for v in values}
+        super().__init__(**kwargs)
+
+    def clean(self, value: Any) -> Any:
+        cleaned = super().clean(value)
+        return self.values.get(cleaned, None) if cleaned != "" else None
+
+
+class CompletionForm(forms.Form):
+    """The completion form for one task: fields from its form_schema, plus a comment.
+
+    Django's fields coerce what the browser sends; the jsonschema package then validates
+    the typed values against the task's schema, and its errors land beside their fields.
+    """
+
+    comment = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="Comment",
+        max_length=5000,
+    )
+
+    def __init__(self, *args: Any, schema: dict[str, Any] | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.schema = schema or {}
+        properties = self.schema.get("properties") or {}
+        required = set(self.schema.get("required") or [])
+        self.schema_fields: list[str] = []
+        fields = dict(self.fields)
+        self.fields.clear()
+        for name, spec in properties.items():
+            if not isinstance(spec, dict) or name == "comment":
+                continue
+            self.fields[f"f_{name}"] = field_for(name, spec, name in required)
+            self.schema_fields.append(name)
+        self.fields.update(fields)
+
+    def schema_bound_fields(self) -> list[forms.BoundField]:
+        return [self[f"f_{name}"] for name in self.schema_fields]
+
+    def form_data(self) -> dict[str, Any]:
+        """The typed values to store, as the schema describes them."""
+        data: dict[str, Any] = {}
+        for name in self.schema_fields:
+            value = self.cleaned_data.get(f"f_{name}")
+            if value is None or value == "":
+                continue
+            if isinstance(value, dt.date):
+                value = value.isoformat()
+            data[name] = value
+        return data
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if self.errors or not self.schema:
+            return cleaned
+        validator = jsonschema.Draft202012Validator(
+            self.schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+        )
+        for error in validator.iter_errors(self.form_data()):
+            name = _error_field(error)
+            target = f"f_{name}" if name in self.schema_fields else None
+            self.add_error(target, error.message)
+        return cleaned
+
+
+def _error_field(error: jsonschema.ValidationError) -> str | None:
+    if error.path:
+        return str(error.path[0])
+    if error.validator == "required":
+        # "'amount' is a required property": the property is the quoted name.
+        missing = [p for p in error.validator_value if p in error.message]
+        return missing[0] if missing else None
+    return None
+
+
+class ReassignForm(forms.Form):
+    to_assignee = forms.CharField(
+        label="Reassign to",
+        max_length=200,
+        help_text="A person's username or a team's name.",
+    )
+    reason = forms.CharField(
+        label="Reason",
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Tell the new assignee why this is theirs now.",
+    )
+
+
+class TaskFilterForm(forms.Form):
+    """The filters of My tasks, Team queues and Done; every value is optional."""
+
+    SORTS = {
+        "due": ("due_at", "-priority"),
+        "-due": ("-due_at", "-priority"),
+        "created": ("created_at",),
+        "-created": ("-created_at",),
+        "priority": ("-priority", "due_at"),
+        "-priority": ("priority", "due_at"),
+    }
+
+    q = forms.CharField(required=False, label="Search", max_length=200)
+    workflow = forms.CharField(required=False, label="Workflow", max_length=200)
+    due = forms.ChoiceField(
+        required=False,
+        label="Due",
+        choices=[("", "Any time"), ("overdue", "Overdue"), ("soon", "Due within 24 h")],
+    )
+    sort = forms.ChoiceField(
+        required=False,
+        label="Sort by",
+        choices=[
+            ("due", "Due date"),
+            ("-created", "Newest"),
+            ("created", "Oldest"),
+            ("priority", "Priority"),
+        ],
+    )
+    group = forms.CharField(required=False, max_length=150)
+    page = forms.IntegerField(required=False, min_value=1)
+
+    def filters(self) -> dict[str, Any]:
+        """Valid filters only: a bad value is ignored rather than breaking the page."""
+        self.is_valid()  # fills cleaned_data with the fields that are valid
+        return {k: v for k, v in self.cleaned_data.items() if v not in (None, "")}
