@@ -238,7 +238,11 @@ def parse_datetime(value: Any) -> datetime:
         raise ValueError(f"expected an ISO 8601 datetime string, got {_json_type(value)}")
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        # e.g. 9999-12-31T23:59:59-05:00, which is past the last representable instant.
+        raise ValueError(f"{value!r} is out of the supported date range") from None
 
 
 def parse_uuid(value: Any) -> uuid.UUID:
@@ -305,6 +309,57 @@ def _ensure_json(value: Any) -> None:
         raise ValueError(f"not JSON-serialisable: {exc}") from None
 
 
+# Where the projections keep a short text field, its column's max_length: a longer value
+# would be refused by PostgreSQL mid-ingest, so it is refused here with a clear message.
+_MAX_LENGTH = {
+    "workflow_name": 200,
+    "workflow_version": 50,
+    "user_id": 200,
+    "tenant_id": 200,
+    "status": 50,
+    "final_step": 200,
+    "failed_step": 200,
+    "error_type": 200,
+    "canceled_by": 200,
+    "current_step": 200,
+    "paused_at_step": 200,
+    "resumed_by": 200,
+    "resuming_at_step": 200,
+    "step_name": 200,
+    "step_type": 50,
+    "assignee": 200,
+    "title": 500,
+    "completed_by": 200,
+    "from_assignee": 200,
+    "to_assignee": 200,
+    "reassigned_by": 200,
+}
+# Integer columns: retry_count is a PositiveIntegerField, priority an IntegerField.
+_INT_RANGE = {"retry_count": (0, 2**31 - 1), "priority": (-(2**31), 2**31 - 1)}
+
+
+def _has_nul(value: Any) -> bool:
+    """PostgreSQL text and jsonb cannot hold NUL characters, anywhere in a value."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _check_limits(name: str, value: Any) -> None:
+    if _has_nul(value):
+        raise ValueError("text must not contain NUL (\\u0000)")
+    limit = _MAX_LENGTH.get(name)
+    if limit is not None and isinstance(value, str) and len(value) > limit:
+        raise ValueError(f"too long: {len(value)} characters, at most {limit}")
+    bounds = _INT_RANGE.get(name)
+    if bounds is not None and isinstance(value, int) and not bounds[0] <= value <= bounds[1]:
+        raise ValueError(f"out of range: must be between {bounds[0]} and {bounds[1]}")
+
+
 def parse_event(obj: Any) -> ParsedEvent:
     """Validate one wire object and build its typed event; raise EventError if it is bad."""
     if not isinstance(obj, Mapping):
@@ -334,6 +389,7 @@ def parse_event(obj: Any) -> ParsedEvent:
             continue
         try:
             values[name] = _convert(kind, obj[name])
+            _check_limits(name, values[name])
         except ValueError as exc:
             errors.append(FieldError(name, str(exc)))
 
@@ -352,6 +408,9 @@ def parse_event(obj: Any) -> ParsedEvent:
             _ensure_json(extra)
         except ValueError as exc:
             raise EventError([FieldError(next(iter(extra)), str(exc))]) from None
+        for key, value in extra.items():
+            if _has_nul(key) or _has_nul(value):
+                raise EventError([FieldError(key, "text must not contain NUL (\\u0000)")])
         warnings = tuple(f"unknown field {k!r} kept but ignored" for k in sorted(extra))
 
     event = EVENT_TYPES[type_name](**values)
