@@ -86,6 +86,10 @@ class TaskOut(Schema):
     form_data: dict[str, Any] | None
     comment: str
     reassignment_count: int
+    previous_assignee: str
+    last_reassigned_at: datetime | None
+    last_reassigned_by: str
+    closed_at: datetime | None
 
 
 class StepOut(Schema):
@@ -93,6 +97,8 @@ class StepOut(Schema):
     attempt: int
     step_type: str
     status: str
+    engine_status: str = Field(description="The status the engine reported, lower-cased")
+    input_data: dict[str, Any] | None
     started_at: datetime | None
     ended_at: datetime | None
     duration_seconds: float | None
@@ -138,9 +144,13 @@ class InstanceDetailOut(InstanceOut):
     stack_trace: str
     cancel_reason: str
     canceled_by: str
+    engine_status: str = Field(description="The status the engine reported, lower-cased")
+    first_event_at: datetime | None
     pause_reason: str
     paused_by: str
+    paused_at: datetime | None
     resumed_by: str
+    resumed_at: datetime | None
     steps: list[StepOut]
     tasks: list[TaskOut]
     timeline: list[TimelineEntry]

@@ -188,7 +188,7 @@ def fold_instance(instance_id: uuid.UUID, events: Iterable[EventRow]) -> Fold:
             if t == "WorkflowCompleted":
                 inst.update(
                     status=Status.COMPLETED,
-                    engine_status=_s(p.get("status")),
+                    engine_status=_s(p.get("status")).lower(),
                     final_step=_s(p.get("final_step")),
                 )
                 if p.get("duration_seconds") is not None:
@@ -220,7 +220,8 @@ def fold_instance(instance_id: uuid.UUID, events: Iterable[EventRow]) -> Fold:
             inst.update(
                 status=Status.PAUSED,
                 pause_reason=_s(p.get("reason")),
-                paused_by=_s(p.get("paused_by")) or _actor_from_source(ev.source),
+                # Not a contract field: only the dashboard (the source) names who paused.
+                paused_by=_actor_from_source(ev.source),
                 paused_at=ts,
             )
             if p.get("paused_at_step"):
@@ -253,7 +254,7 @@ def fold_instance(instance_id: uuid.UUID, events: Iterable[EventRow]) -> Fold:
             if t == "StepCompleted":
                 run.update(
                     status=StepStatus.COMPLETED,
-                    engine_status=_s(p.get("status")),
+                    engine_status=_s(p.get("status")).lower(),
                     result=p.get("result"),
                     output_data=p.get("output_data"),
                 )
