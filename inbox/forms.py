@@ -45,8 +45,9 @@ def field_for(name: str, spec: dict[str, Any], required: bool) -> forms.Field:
     kind = _schema_type(spec)
     if "enum" in spec:
         choices = [(v, str(v)) for v in spec["enum"]]
-        if not required:
-            choices = [("", "—"), *choices]
+        if "default" not in spec:
+            # No preselected answer: a required choice must be made on purpose.
+            choices = [("", "Choose…" if required else "—"), *choices]
         return TypedEnumField(choices=choices, values=spec["enum"], **common)
     if kind == "boolean":
         # An unticked box is a real "false"; it can never be missing.

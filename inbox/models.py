@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -200,3 +201,13 @@ class HumanTask(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status == self.Status.OPEN
+
+    @property
+    def is_overdue(self) -> bool:
+        return self.due_at is not None and self.due_at < timezone.now()
+
+    @property
+    def is_due_soon(self) -> bool:
+        """Due within the next 24 hours (and not yet overdue)."""
+        now = timezone.now()
+        return self.due_at is not None and now <= self.due_at < now + timedelta(hours=24)

@@ -1,13 +1,293 @@
+"""Assignee pages: thin views that authorize, call one selector or service, and render."""
+
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+import uuid
+from typing import Any
 
-from inbox import selectors
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+from django_htmx.middleware import HtmxDetails
+
+from inbox import selectors, services
+from inbox.forms import CompletionForm, ReassignForm, TaskFilterForm
+from inbox.models import HumanTask
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+def _partial(request: HtmxHttpRequest, template: str, partial: str) -> str:
+    """The whole page, or only the named partial when htmx asks for a region."""
+    if request.htmx and not request.htmx.boosted:
+        return f"{template}#{partial}"
+    return template
+
+
+def _list_page(
+    request: HtmxHttpRequest,
+    *,
+    mode: str,
+    qs: Any,
+    base_qs: Any,
+    filters: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+) -> HttpResponse:
+    page = Paginator(qs, selectors.PAGE_SIZE).get_page(filters.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "mode": mode,
+        "nav_active": mode,
+        "page": page,
+        "filters": filters,
+        "filter_form": TaskFilterForm(request.GET),
+        "query": query.urlencode(),
+        "workflows": selectors.workflow_names(base_qs),
+        "bulk_results": None,
+        **(extra or {}),
+    }
+    return render(request, _partial(request, "inbox/task_list.html", "task-table"), context)
 
 
 @login_required
-def home(request: HttpRequest) -> HttpResponse:
-    instances = selectors.visible_instances(user=request.user).order_by("-last_event_at")[:50]
-    return render(request, "inbox/home.html", {"instances": instances})
+@require_GET
+def my_tasks(request: HtmxHttpRequest) -> HttpResponse:
+    filters = TaskFilterForm(request.GET).filters()
+    return _list_page(
+        request,
+        mode="mine",
+        qs=selectors.my_tasks(user=request.user, filters=filters),
+        base_qs=selectors.my_tasks(user=request.user, filters={}),
+        filters=filters,
+    )
+
+
+@login_required
+@require_GET
+def team_queues(request: HtmxHttpRequest) -> HttpResponse:
+    filters = TaskFilterForm(request.GET).filters()
+    return _list_page(
+        request,
+        mode="queue",
+        qs=selectors.team_queue(user=request.user, filters=filters),
+        base_qs=selectors.team_queue(user=request.user, filters={}),
+        filters=filters,
+        extra={"groups": selectors.user_groups(request.user)},
+    )
+
+
+@login_required
+@require_GET
+def done(request: HtmxHttpRequest) -> HttpResponse:
+    filters = TaskFilterForm(request.GET).filters()
+    return _list_page(
+        request,
+        mode="done",
+        qs=selectors.done_tasks(user=request.user, filters=filters),
+        base_qs=selectors.done_tasks(user=request.user, filters={}),
+        filters=filters,
+    )
+
+
+def _task_context(request: HttpRequest, task: HumanTask, **extra: Any) -> dict[str, Any]:
+    from workflows_ui.timeline import timeline_entries
+
+    can_act = selectors.may_act(request.user, task)
+    events = selectors.instance_timeline(instance_id=task.instance_id)
+    titles = dict(task.instance.tasks.values_list("task_id", "title"))
+    context = {
+        "task": task,
+        "instance": task.instance,
+        "can_act": can_act,
+        "holders": selectors.holders(task),
+        "timeline": timeline_entries(events, titles=titles),
+        "release_group": services.release_group(task) if can_act else None,
+        "can_claim": can_act and task.assignee_group_id is not None,
+        "nav_active": "task",
+    }
+    if can_act:
+        context.setdefault("complete_form", CompletionForm(schema=task.form_schema))
+        context.setdefault("reassign_form", ReassignForm())
+    context.update(extra)
+    return context
+
+
+@login_required
+@require_GET
+def task_detail(request: HtmxHttpRequest, task_id: uuid.UUID) -> HttpResponse:
+    task = selectors.task_detail(user=request.user, task_id=task_id)
+    return render(request, "inbox/task_detail.html", _task_context(request, task))
+
+
+def _actionable(request: HttpRequest, task_id: uuid.UUID) -> HumanTask:
+    """The task, if this person may act on it; 404 for anyone else (as for the page)."""
+    task = selectors.task_detail(user=request.user, task_id=task_id)
+    if task.is_open and not selectors.may_act(request.user, task):
+        raise Http404("No task here for you")
+    return task
+
+
+def _after_action(request: HtmxHttpRequest, url: str) -> HttpResponse:
+    if request.htmx:
+        return HttpResponseClientRedirect(url)
+    return redirect(url)
+
+
+def _conflict(request: HtmxHttpRequest, task: HumanTask, exc: Exception) -> HttpResponse:
+    messages.warning(request, str(exc))
+    return _after_action(request, reverse("task_detail", args=[task.task_id]))
+
+
+@login_required
+@require_POST
+def task_complete(request: HtmxHttpRequest, task_id: uuid.UUID) -> HttpResponse:
+    task = _actionable(request, task_id)
+    if not task.is_open:
+        return _conflict(request, task, services.TaskConflict(task))
+    form = CompletionForm(request.POST, schema=task.form_schema)
+    if not form.is_valid():
+        context = _task_context(request, task, complete_form=form)
+        template = _partial(request, "inbox/task_detail.html", "complete-form")
+        return render(request, template, context, status=422 if not request.htmx else 200)
+    try:
+        services.complete_task(
+            task=task,
+            user=request.user,
+            form_data=form.form_data() if task.form_schema else None,
+            comment=form.cleaned_data.get("comment", ""),
+        )
+    except services.TaskConflict as exc:
+        return _conflict(request, task, exc)
+    messages.success(request, f"Completed “{task}”.")
+    return _after_action(request, reverse("my_tasks"))
+
+
+@login_required
+@require_POST
+def task_reassign(request: HtmxHttpRequest, task_id: uuid.UUID) -> HttpResponse:
+    task = _actionable(request, task_id)
+    if not task.is_open:
+        return _conflict(request, task, services.TaskConflict(task))
+    form = ReassignForm(request.POST)
+    if form.is_valid():
+        try:
+            services.reassign_task(
+                task=task,
+                user=request.user,
+                to_assignee=form.cleaned_data["to_assignee"],
+                reason=form.cleaned_data["reason"],
+            )
+        except services.TaskConflict as exc:
+            return _conflict(request, task, exc)
+        except services.ActionRefused as exc:
+            form.add_error("to_assignee", str(exc))
+        else:
+            messages.success(request, f"Reassigned “{task}” to {form.cleaned_data['to_assignee']}.")
+            return _after_action(request, reverse("my_tasks"))
+    context = _task_context(request, task, reassign_form=form)
+    template = _partial(request, "inbox/task_detail.html", "reassign-form")
+    return render(request, template, context, status=422 if not request.htmx else 200)
+
+
+@login_required
+@require_POST
+def task_claim(request: HtmxHttpRequest, task_id: uuid.UUID) -> HttpResponse:
+    task = _actionable(request, task_id)
+    try:
+        services.claim_task(task=task, user=request.user)
+    except (services.TaskConflict, services.ActionRefused) as exc:
+        return _conflict(request, task, exc)
+    messages.success(request, f"“{task}” is yours now.")
+    return _after_action(request, reverse("task_detail", args=[task.task_id]))
+
+
+@login_required
+@require_POST
+def task_release(request: HtmxHttpRequest, task_id: uuid.UUID) -> HttpResponse:
+    task = _actionable(request, task_id)
+    try:
+        services.release_task(task=task, user=request.user)
+    except (services.TaskConflict, services.ActionRefused) as exc:
+        return _conflict(request, task, exc)
+    messages.success(request, f"“{task}” is back in its team queue.")
+    return _after_action(request, reverse("my_tasks"))
+
+
+def _selected_tasks(request: HttpRequest) -> list[HumanTask]:
+    ids = []
+    for raw in request.POST.getlist("task"):
+        try:
+            ids.append(uuid.UUID(raw))
+        except ValueError:
+            continue
+    tasks = selectors.visible_tasks(user=request.user).filter(task_id__in=ids)
+    return list(tasks.select_related("assignee_group", "instance"))
+
+
+@login_required
+@require_POST
+def bulk_action(request: HtmxHttpRequest) -> HttpResponse:
+    """Claim or reassign several tasks at once; each row gets its own result."""
+    action = request.POST.get("action")
+    tasks = _selected_tasks(request)
+    results: list[dict[str, Any]] = []
+    reassign_form = ReassignForm(request.POST) if action == "reassign" else None
+    if not tasks:
+        messages.warning(request, "Select at least one task first.")
+    elif reassign_form is not None and not reassign_form.is_valid():
+        messages.warning(request, "To reassign, name a person or team and give a reason.")
+    else:
+        for task in tasks:
+            results.append(_bulk_one(request, task, action, reassign_form))
+    back = reverse("team_queues" if action == "claim" else "my_tasks")
+    if not request.htmx:
+        for r in results:
+            (messages.success if r["ok"] else messages.warning)(request, r["message"])
+        return redirect(back)
+    mode = "queue" if action == "claim" else "mine"
+    filters = TaskFilterForm(request.GET).filters()
+    select = selectors.team_queue if mode == "queue" else selectors.my_tasks
+    return _list_page(
+        request,
+        mode=mode,
+        qs=select(user=request.user, filters=filters),
+        base_qs=select(user=request.user, filters={}),
+        filters=filters,
+        extra={"bulk_results": results, "groups": selectors.user_groups(request.user)},
+    )
+
+
+def _bulk_one(
+    request: HttpRequest, task: HumanTask, action: str | None, form: ReassignForm | None
+) -> dict[str, Any]:
+    if not selectors.may_act(request.user, task):
+        return {"task": task, "ok": False, "message": f"“{task}”: you cannot act on this task."}
+    try:
+        if action == "claim":
+            services.claim_task(task=task, user=request.user)
+            return {"task": task, "ok": True, "message": f"Claimed “{task}”."}
+        if action == "reassign" and form is not None:
+            to = form.cleaned_data["to_assignee"]
+            services.reassign_task(
+                task=task, user=request.user, to_assignee=to, reason=form.cleaned_data["reason"]
+            )
+            return {"task": task, "ok": True, "message": f"Reassigned “{task}” to {to}."}
+    except (services.TaskConflict, services.ActionRefused) as exc:
+        return {"task": task, "ok": False, "message": f"“{task}”: {exc}"}
+    return {"task": task, "ok": False, "message": "Unknown action."}
+
+
+@login_required
+@require_GET
+def assignee_search(request: HttpRequest) -> HttpResponse:
+    """Options for the reassign picker, as the user types."""
+    results = selectors.assignee_search(query=request.GET.get("to_assignee", ""))
+    return render(request, "inbox/task_detail.html#assignee-options", {"options": results})

@@ -1,0 +1,62 @@
+"""Filters that make stored JSON and durations readable."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+from django import template
+
+from inbox.models import HumanTask
+
+register = template.Library()
+
+
+def _readable(value: Any) -> str:
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if value is None:
+        return "—"
+    if isinstance(value, dict | list):
+        return json.dumps(value, indent=None, ensure_ascii=False)
+    return str(value)
+
+
+@register.filter
+def readable_items(data: Any) -> list[tuple[str, str]]:
+    """Top-level keys of a JSON object as (Label, value) rows."""
+    if not isinstance(data, dict):
+        return [("Value", _readable(data))]
+    return [(str(k).replace("_", " ").capitalize(), _readable(v)) for k, v in data.items()]
+
+
+@register.filter
+def form_data_rows(task: HumanTask) -> list[tuple[str, str]]:
+    """Submitted form data labelled with the schema's titles, in the schema's order."""
+    data = task.form_data or {}
+    props = (task.form_schema or {}).get("properties") or {}
+    rows = []
+    for key in [*[k for k in props if k in data], *[k for k in data if k not in props]]:
+        spec = props.get(key) if isinstance(props.get(key), dict) else {}
+        label = spec.get("title") or str(key).replace("_", " ").capitalize()
+        rows.append((label, _readable(data[key])))
+    return rows
+
+
+@register.filter
+def duration_words(delta: timedelta | None) -> str:
+    """A short duration: "45 s", "12 min", "3 h 5 min", "2 d 4 h"."""
+    if delta is None:
+        return ""
+    seconds = int(delta.total_seconds())
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, _ = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
