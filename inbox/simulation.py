@@ -1134,7 +1134,7 @@ class LiveFeed:
             # with the StepFailed before it.
             ts = now
             if self._last is not None and ts <= self._last:
-                ts = self._last + timedelta(milliseconds=1)
+                ts = self._last + timedelta(microseconds=1)
             self._last = ts
             due = None
             if planned.due is not None:
