@@ -5,19 +5,20 @@ No ``from __future__ import annotations`` here: django-ninja reads annotations a
 
 import json
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from ninja import Field, NinjaAPI, Query, Schema
 from ninja.pagination import LimitOffsetPagination, paginate
 from ninja.security import HttpBearer, SessionAuth
 
-from inbox import selectors
-from inbox.models import IngestToken
+from inbox import selectors, services
+from inbox.models import HumanTask, IngestToken
 from inbox.services import IngestError, ingest_events
 
 
@@ -311,3 +312,114 @@ def get_instance(request: HttpRequest, instance_id: uuid.UUID) -> Any:
         "tasks": list(instance.tasks.select_related("assignee_user", "assignee_group", "instance")),
         "timeline": selectors.instance_timeline(instance_id=instance.instance_id),
     }
+
+
+# --- people's actions ----------------------------------------------------------------------
+
+
+class CompleteIn(Schema):
+    form_data: dict[str, Any] | None = None
+    comment: str = ""
+
+
+class ReassignIn(Schema):
+    to_assignee: str = Field(description="A username, a team name, or user:/group: prefixed")
+    reason: str
+
+
+class ConflictOut(Schema):
+    detail: str
+    task: TaskOut
+
+
+class DetailOut(Schema):
+    detail: str
+
+
+def _actionable_task(request: HttpRequest, task_id: uuid.UUID) -> HumanTask:
+    task = get_object_or_404(
+        selectors.visible_tasks(user=request.user).select_related(
+            "instance", "assignee_user", "assignee_group"
+        ),
+        task_id=task_id,
+    )
+    if task.is_open and not selectors.may_act(request.user, task):
+        raise Http404("No task here for you")
+    return task
+
+
+def _act(request: HttpRequest, task: HumanTask, action: Callable[[], HumanTask]) -> Any:
+    if not task.is_open:
+        return 409, {"detail": services.describe_task_state(task), "task": task}
+    try:
+        action()
+    except services.TaskConflict as exc:
+        return 409, {"detail": str(exc), "task": exc.task}
+    except services.InvalidFormData as exc:
+        return 422, {
+            "errors": [{"index": None, "field": f or "", "message": m} for f, m in exc.errors]
+        }
+    except services.ActionRefused as exc:
+        return 422, {"errors": [{"index": None, "field": "", "message": str(exc)}]}
+    return 200, HumanTask.objects.select_related("instance", "assignee_user", "assignee_group").get(
+        pk=task.pk
+    )
+
+
+_ACTION_RESPONSES = {200: TaskOut, 404: DetailOut, 409: ConflictOut, 422: ErrorsOut}
+
+
+@api.post(
+    "/tasks/{task_id}/complete",
+    auth=SessionAuth(),
+    response=_ACTION_RESPONSES,
+    summary="Complete a task as the signed-in person; 409 if someone acted first",
+)
+def complete(request: HttpRequest, task_id: uuid.UUID, body: CompleteIn) -> Any:
+    task = _actionable_task(request, task_id)
+    return _act(
+        request,
+        task,
+        lambda: services.complete_task(
+            task=task, user=request.user, form_data=body.form_data, comment=body.comment
+        ),
+    )
+
+
+@api.post(
+    "/tasks/{task_id}/reassign",
+    auth=SessionAuth(),
+    response=_ACTION_RESPONSES,
+    summary="Reassign a task to a person or team, with a reason",
+)
+def reassign(request: HttpRequest, task_id: uuid.UUID, body: ReassignIn) -> Any:
+    task = _actionable_task(request, task_id)
+    return _act(
+        request,
+        task,
+        lambda: services.reassign_task(
+            task=task, user=request.user, to_assignee=body.to_assignee, reason=body.reason
+        ),
+    )
+
+
+@api.post(
+    "/tasks/{task_id}/claim",
+    auth=SessionAuth(),
+    response=_ACTION_RESPONSES,
+    summary="Claim a task from a team queue",
+)
+def claim(request: HttpRequest, task_id: uuid.UUID) -> Any:
+    task = _actionable_task(request, task_id)
+    return _act(request, task, lambda: services.claim_task(task=task, user=request.user))
+
+
+@api.post(
+    "/tasks/{task_id}/release",
+    auth=SessionAuth(),
+    response=_ACTION_RESPONSES,
+    summary="Give a claimed task back to the team queue it came from",
+)
+def release(request: HttpRequest, task_id: uuid.UUID) -> Any:
+    task = _actionable_task(request, task_id)
+    return _act(request, task, lambda: services.release_task(task=task, user=request.user))

@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import jsonschema
 from django import forms
+
+from inbox.schemas import validation_errors
 
 TEXTAREA_MIN_LENGTH = 200
 
@@ -135,24 +136,9 @@ class CompletionForm(forms.Form):
         cleaned = super().clean() or {}
         if self.errors or not self.schema:
             return cleaned
-        validator = jsonschema.Draft202012Validator(
-            self.schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
-        )
-        for error in validator.iter_errors(self.form_data()):
-            name = _error_field(error)
-            target = f"f_{name}" if name in self.schema_fields else None
-            self.add_error(target, error.message)
+        for name, message in validation_errors(self.schema, self.form_data()):
+            self.add_error(f"f_{name}" if name in self.schema_fields else None, message)
         return cleaned
-
-
-def _error_field(error: jsonschema.ValidationError) -> str | None:
-    if error.path:
-        return str(error.path[0])
-    if error.validator == "required":
-        # "'amount' is a required property": the property is the quoted name.
-        missing = [p for p in error.validator_value if p in error.message]
-        return missing[0] if missing else None
-    return None
 
 
 class ReassignForm(forms.Form):

@@ -25,6 +25,7 @@ from inbox.events import (
 )
 from inbox.models import Event, HumanTask, OutboxCommand
 from inbox.projections import Changes, refold
+from inbox.schemas import validation_errors
 
 # Sent after the ingest transaction commits, with ``changes`` (projections.Changes).
 events_ingested = Signal()
@@ -213,6 +214,14 @@ class ActionRefused(Exception):
     """The action does not apply to this task (a rule, not a race)."""
 
 
+class InvalidFormData(ActionRefused):
+    """Form data that breaks the task's schema; ``errors`` are (field or None, message)."""
+
+    def __init__(self, errors: list[tuple[str | None, str]]):
+        self.errors = errors
+        super().__init__("; ".join(f"{f or 'form'}: {m}" for f, m in errors))
+
+
 def describe_task_state(task: HumanTask) -> str:
     """One sentence on the task's current state, for people who lost a race."""
     when = _when(task.closed_at or task.last_reassigned_at)
@@ -247,7 +256,14 @@ def _win(task: HumanTask) -> None:
 def complete_task(
     *, task: HumanTask, user: AbstractBaseUser, form_data: dict[str, Any] | None, comment: str = ""
 ) -> HumanTask:
-    """Complete a task as ``user``; exactly one of two simultaneous completions wins."""
+    """Complete a task as ``user``; exactly one of two simultaneous completions wins.
+
+    The data is checked against the task's schema here too, whatever door it came in by.
+    """
+    if task.form_schema:
+        errors = validation_errors(task.form_schema, form_data or {})
+        if errors:
+            raise InvalidFormData(errors)
     _win(task)
     record_action(
         event=HumanTaskCompleted(

@@ -164,7 +164,7 @@ def task_complete(request: HtmxHttpRequest, task_id: uuid.UUID) -> HttpResponse:
             form_data=form.form_data() if task.form_schema else None,
             comment=form.cleaned_data.get("comment", ""),
         )
-    except services.TaskConflict as exc:
+    except (services.TaskConflict, services.ActionRefused) as exc:
         return _conflict(request, task, exc)
     messages.success(request, f"Completed “{task}”.")
     return _after_action(request, reverse("my_tasks"))

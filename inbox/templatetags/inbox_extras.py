@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django import template
+from django.utils import timezone
+from django.utils.timesince import timesince, timeuntil
 
 from inbox.models import HumanTask
 
@@ -42,6 +44,17 @@ def form_data_rows(task: HumanTask) -> list[tuple[str, str]]:
         label = spec.get("title") or str(key).replace("_", " ").capitalize()
         rows.append((label, _readable(data[key])))
     return rows
+
+
+@register.filter
+def ago(value: datetime | None) -> str:
+    """"3 hours ago" or "in 2 days": the largest unit only, for dense tables."""
+    if value is None:
+        return ""
+    now = timezone.now()
+    if value <= now:
+        return f"{timesince(value, now, depth=1)} ago"
+    return f"in {timeuntil(value, now, depth=1)}"
 
 
 @register.filter
