@@ -48,11 +48,14 @@ class Command(BaseCommand):
         started = time.perf_counter()
 
         line_numbers, objects, problems = self._read(path)
-        if not problems and objects:
+        parsed: list[ParsedEvent] = []
+        if objects:
+            # Validate the JSON lines even when some lines are not JSON: report every bad
+            # line in one go rather than one kind of problem per attempt.
             try:
                 parsed = validate_batch(objects)
             except IngestError as exc:
-                problems = [
+                problems += [
                     (
                         line_numbers[p.index] if p.index is not None else 0,
                         f"{p.field}: {p.message}" if p.field else p.message,

@@ -1,0 +1,393 @@
+"""The management commands: tokens, replaying files, rebuilding projections, simulating."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from django.contrib.auth.models import Group, User
+from django.core.management import CommandError, call_command
+from django.db.models import Model
+from django.utils import timezone
+
+from inbox.demo import ensure_demo_users
+from inbox.models import Event, HumanTask, IngestToken
+from inbox.simulation import KINDS, LiveFeed, generate
+from tests import factories as f
+from workflows_ui.models import StepRun, WorkflowInstance
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*args: Any, **options: Any) -> tuple[str, str]:
+    """Call a command; return what it printed on stdout and stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    call_command(*args, stdout=out, stderr=err, **options)
+    return out.getvalue(), err.getvalue()
+
+
+def write_jsonl(path: Path, lines: list[Any]) -> Path:
+    """Write each item as a line: dicts as JSON, strings verbatim."""
+    path.write_text(
+        "\n".join(line if isinstance(line, str) else json.dumps(line) for line in lines) + "\n"
+    )
+    return path
+
+
+def snapshot() -> dict[str, Any]:
+    """Every projection row by its natural key, without surrogate ids and write times."""
+
+    def rows(model: type[Model], key: tuple[str, ...]) -> dict[Any, dict[str, Any]]:
+        out = {}
+        for row in model.objects.values():  # type: ignore[attr-defined]
+            for volatile in ("id", "updated_at", "version"):
+                row.pop(volatile, None)
+            out[tuple(row[k] for k in key)] = row
+        return out
+
+    return {
+        "instances": rows(WorkflowInstance, ("instance_id",)),
+        "steps": rows(StepRun, ("instance_id", "step_name", "attempt")),
+        "tasks": rows(HumanTask, ("task_id",)),
+    }
+
+
+@pytest.fixture
+def demo() -> None:
+    ensure_demo_users()
+
+
+def small_history() -> list[dict[str, Any]]:
+    iid, task = f.new_id(), f.new_id()
+    return [
+        f.workflow_started(iid, 0),
+        f.step_started(iid, 1, step_name="approve", step_type="HUMAN"),
+        f.human_task_created(iid, 2, step_name="approve", task_id=task, assignee="alice"),
+        f.human_task_completed(iid, 30, step_name="approve", task_id=task, completed_by="alice"),
+        f.workflow_completed(iid, 31),
+    ]
+
+
+# --- create_ingest_token ----------------------------------------------------------------------
+
+
+def test_create_ingest_token_prints_a_working_token_once_and_stores_its_hash() -> None:
+    out, err = run("create_ingest_token", "billing-engine")
+
+    raw = out.strip()
+    assert raw.startswith("tki_")
+    assert "shown only once" in err
+    token = IngestToken.objects.get(name="billing-engine")
+    assert token.token_hash == IngestToken.hash(raw)
+    assert raw not in token.token_hash
+    assert IngestToken.authenticate(raw) == token
+
+
+def test_create_ingest_token_refuses_a_name_in_use() -> None:
+    run("create_ingest_token", "engine")
+
+    with pytest.raises(CommandError, match="'engine' already exists"):
+        run("create_ingest_token", "engine")
+    assert IngestToken.objects.count() == 1
+
+
+def test_an_issued_token_is_accepted_by_the_api(client: Any) -> None:
+    raw = run("create_ingest_token", "engine")[0].strip()
+
+    response = f.post_events(client, small_history(), HTTP_AUTHORIZATION=f"Bearer {raw}")
+
+    assert response.status_code == 200, response.content
+    assert Event.objects.get(type="WorkflowStarted").source == "token:engine"
+
+
+# --- ingest_events ---------------------------------------------------------------------------
+
+
+def test_ingest_events_replays_a_file_and_prints_a_summary(tmp_path: Path, demo: None) -> None:
+    events = small_history() + small_history()
+    path = write_jsonl(tmp_path / "events.jsonl", events)
+
+    out, _ = run("ingest_events", str(path), "--batch-size", "3")
+
+    assert "10 accepted, 0 duplicates, 10 lines" in out
+    assert Event.objects.count() == 10
+    assert set(Event.objects.values_list("source", flat=True)) == {"cli:events.jsonl"}
+    assert WorkflowInstance.objects.filter(status="completed").count() == 2
+    task = HumanTask.objects.first()
+    assert task is not None and task.completed_by_user == User.objects.get(username="alice")
+
+
+def test_replaying_the_same_file_reports_duplicates_and_changes_nothing(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "events.jsonl", small_history())
+    run("ingest_events", str(path))
+    before = snapshot()
+
+    out, _ = run("ingest_events", str(path), "--source", "cli:again")
+
+    assert "0 accepted, 5 duplicates, 5 lines" in out
+    assert Event.objects.count() == 5
+    assert not Event.objects.filter(source="cli:again").exists()
+    assert snapshot() == before
+
+
+def test_bad_lines_are_reported_by_line_number_and_nothing_is_stored(tmp_path: Path) -> None:
+    good = small_history()
+    bad_event = dict(good[1], timestamp="yesterday-ish")
+    missing = {k: v for k, v in good[2].items() if k != "task_id"}
+    path = write_jsonl(
+        tmp_path / "events.jsonl",
+        [good[0], "", bad_event, "{not json", missing, good[3], "[1, 2]", good[4]],
+    )
+
+    err = io.StringIO()
+    with pytest.raises(CommandError) as excinfo:
+        call_command("ingest_events", str(path), stdout=io.StringIO(), stderr=err)
+
+    message = str(excinfo.value)
+    assert "4 bad lines" in message
+    assert "lines 3-5, 7" in message
+    assert "nothing was stored" in message
+    report = err.getvalue()
+    assert f"{path}:3: timestamp: 'yesterday-ish' is not an ISO 8601 datetime" in report
+    assert f"{path}:4: not JSON" in report
+    assert f"{path}:5: task_id: missing" in report
+    assert f"{path}:7: an event must be a JSON object" in report
+    assert f"{path}:1:" not in report and f"{path}:8:" not in report
+    assert Event.objects.count() == 0
+    assert WorkflowInstance.objects.count() == 0
+
+
+def test_a_task_claimed_by_two_instances_is_refused_with_its_line(tmp_path: Path) -> None:
+    task = f.new_id()
+    first = f.human_task_created(f.new_id(), 1, step_name="a", task_id=task)
+    second = f.human_task_created(f.new_id(), 2, step_name="a", task_id=task)
+    path = write_jsonl(tmp_path / "events.jsonl", [first, second])
+
+    with pytest.raises(CommandError, match=r"line 2\)"):
+        run("ingest_events", str(path))
+    assert Event.objects.count() == 0
+
+
+def test_ingest_events_reads_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
+    lines = "\n".join(json.dumps(e) for e in small_history())
+    monkeypatch.setattr("sys.stdin", io.StringIO(lines))
+
+    out, _ = run("ingest_events", "-")
+
+    assert "5 accepted" in out
+    assert set(Event.objects.values_list("source", flat=True)) == {"cli:stdin"}
+
+
+def test_ingest_events_with_a_missing_file_says_so() -> None:
+    with pytest.raises(CommandError, match=r"cannot read /nonexistent/x\.jsonl"):
+        run("ingest_events", "/nonexistent/x.jsonl")
+
+
+def test_a_blank_file_stores_nothing_and_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "empty.jsonl"
+    path.write_text("\n\n")
+
+    out, _ = run("ingest_events", str(path))
+
+    assert "no events" in out
+    assert Event.objects.count() == 0
+
+
+# --- rebuild_projections ---------------------------------------------------------------------
+
+
+def test_rebuild_gives_identical_projections(demo: None) -> None:
+    run("simulate", "--workflows", "12", "--seed", "4")
+    before = snapshot()
+    assert before["tasks"] and before["steps"]
+    # Damage the projections the way a bug or a hand edit would.
+    HumanTask.objects.filter(status="open").update(title="edited by hand", status="canceled")
+    WorkflowInstance.objects.filter(status="completed").first().delete()  # type: ignore[union-attr]
+    StepRun.objects.filter(status="failed").update(error="")
+    assert snapshot() != before
+
+    out, _ = run("rebuild_projections", "--chunk-size", "5")
+
+    assert snapshot() == before
+    assert f"Rebuilt 12 instances, {len(before['steps'])} step runs" in out
+    assert f"{len(before['tasks'])} tasks from {Event.objects.count()} events" in out
+
+
+def test_rebuild_drops_rows_no_event_supports() -> None:
+    WorkflowInstance.objects.create(instance_id="00000000-0000-4000-8000-000000000001")
+
+    run("rebuild_projections")
+
+    assert WorkflowInstance.objects.count() == 0
+
+
+# --- simulate --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def simulated(demo: None) -> str:
+    out, _ = run("simulate", "--workflows", "30", "--seed", "11")
+    return out
+
+
+def test_simulate_prints_a_summary(simulated: str) -> None:
+    events = Event.objects.count()
+    assert f"Simulated 30 workflows (seed 11): {events} events accepted" in simulated
+    assert "document_review 10, employee_onboarding 10, expense_approval 10" in simulated
+    assert "open tasks by person: alice" in simulated
+
+
+def test_simulate_goes_through_ingest_and_makes_each_workflow_kind(simulated: str) -> None:
+    assert set(Event.objects.values_list("source", flat=True)) == {"simulate"}
+    names = Counter(WorkflowInstance.objects.values_list("workflow_name", flat=True))
+    assert names == {kind: 10 for kind in KINDS}
+
+
+def test_simulate_leaves_open_tasks_in_each_demo_inbox_and_team_queue(simulated: str) -> None:
+    open_tasks = HumanTask.objects.open()
+    for username in ("alice", "bob", "carol", "dave"):
+        user = User.objects.get(username=username)
+        assert open_tasks.filter(assignee_user=user).count() >= 2, username
+        assert open_tasks.for_user(user).count() > open_tasks.filter(assignee_user=user).count()
+    queued = {g.name for g in Group.objects.filter(tasks__status="open")}
+    assert {"finance", "hr"} <= queued
+    assert open_tasks.filter(due_at__lt=timezone.now()).exists(), "some are overdue"
+    assert open_tasks.filter(due_at__gt=timezone.now()).exists(), "some are not yet due"
+
+
+def test_simulate_routes_some_tasks_to_nobody(simulated: str) -> None:
+    unrouted = HumanTask.objects.open().unrouted()
+    assert unrouted.exists()
+    for task in unrouted:
+        name = task.assignee.split(":", 1)[-1]
+        assert not User.objects.filter(username=name).exists()
+        assert not Group.objects.filter(name=name).exists()
+
+
+def test_simulate_has_every_outcome_and_the_rough_edges(simulated: str) -> None:
+    statuses = set(WorkflowInstance.objects.values_list("status", flat=True))
+    assert {"waiting", "completed", "failed", "canceled", "paused"} <= statuses
+    failed = WorkflowInstance.objects.filter(status="failed").first()
+    assert failed is not None and failed.error and failed.failed_step and failed.stack_trace
+    # A retry: a failed first attempt and a later attempt of the same step.
+    retried = StepRun.objects.filter(attempt=2).first()
+    assert retried is not None
+    first = StepRun.objects.get(instance=retried.instance, step_name=retried.step_name, attempt=1)
+    assert first.status == "failed" and first.error
+    assert StepRun.objects.filter(status="skipped").exclude(skip_reason="").exists()
+    assert HumanTask.objects.filter(reassignment_count__gt=0).exists()
+    assert HumanTask.objects.filter(status="canceled").exists()
+    # Parallel steps: two human steps of one instance running at the same time.
+    parallel = [
+        i
+        for i in WorkflowInstance.objects.filter(workflow_name="employee_onboarding")
+        if {"it_account_setup", "hr_paperwork"}
+        <= set(i.steps.filter(status="running").values_list("step_name", flat=True))
+    ]
+    assert parallel
+
+
+def test_simulated_tasks_carry_rich_form_schemas_and_priorities(simulated: str) -> None:
+    schemas = [t.form_schema for t in HumanTask.objects.all()]
+    assert all(schemas)
+    specs = [spec for s in schemas for spec in s["properties"].values()]  # type: ignore[index]
+    formats = {spec.get("format") for spec in specs}
+    assert {"date", "email"} <= formats
+    assert any("enum" in spec for spec in specs)
+    assert any(spec.get("maxLength", 0) > 200 for spec in specs), "a textarea"
+    assert any(spec["type"] == "integer" and "minimum" in spec for spec in specs)
+    assert any(spec["type"] == "number" and "maximum" in spec for spec in specs)
+    assert any(spec["type"] == "boolean" for spec in specs)
+    assert any("default" in spec and "title" in spec and "description" in spec for spec in specs)
+    assert all(s.get("required") for s in schemas)  # type: ignore[union-attr]
+    for s in schemas:
+        jsonschema.Draft202012Validator.check_schema(s)
+    # Completed tasks' form data satisfies their own schema.
+    for task in HumanTask.objects.filter(status="completed"):
+        jsonschema.validate(task.form_data, task.form_schema)  # type: ignore[arg-type]
+    assert HumanTask.objects.filter(priority__gt=0).exists()
+
+
+def test_simulated_time_spreads_over_the_last_days_up_to_now(simulated: str) -> None:
+    now = timezone.now()
+    stamps = list(Event.objects.values_list("timestamp", flat=True))
+    assert max(stamps) <= now
+    assert min(stamps) >= now - timedelta(days=7)
+    assert max(stamps) - min(stamps) > timedelta(days=2)
+
+
+def test_simulate_with_a_seed_repeats_itself() -> None:
+    now = datetime(2026, 11, 25, 12, tzinfo=UTC)
+    first = generate(workflows=9, seed=3, now=now)
+    again = generate(workflows=9, seed=3, now=now)
+    other = generate(workflows=9, seed=4, now=now)
+
+    assert first.events == again.events
+    assert first.events != other.events
+
+
+def test_simulate_twice_with_one_seed_stores_the_events_once(demo: None) -> None:
+    run("simulate", "--workflows", "6", "--seed", "8")
+    count, before = Event.objects.count(), snapshot()
+
+    out, _ = run("simulate", "--workflows", "6", "--seed", "8")
+
+    assert f"0 events accepted, {count} duplicates" in out
+    assert Event.objects.count() == count
+    assert snapshot().keys() == before.keys()
+    assert snapshot()["instances"].keys() == before["instances"].keys()
+
+
+def test_simulate_if_empty_does_nothing_when_the_log_has_events() -> None:
+    f.ingest(small_history()[:1])
+
+    out, _ = run("simulate", "--if-empty", "--workflows", "5")
+
+    assert "not empty" in out
+    assert Event.objects.count() == 1
+
+
+def test_simulate_if_empty_simulates_into_an_empty_log(demo: None) -> None:
+    run("simulate", "--if-empty", "--workflows", "5", "--seed", "1")
+
+    assert WorkflowInstance.objects.count() == 5
+
+
+def test_simulate_continuously_streams_events_in_real_time(demo: None) -> None:
+    started = timezone.now()
+
+    out, _ = run("simulate", "--continuous", "--rate", "40", "--duration", "0.6", "--seed", "2")
+
+    stamps = list(Event.objects.order_by("seq").values_list("timestamp", flat=True))
+    assert 10 <= len(stamps) <= 40
+    assert f"Sent {len(stamps)} events" in out
+    assert all(started <= ts <= timezone.now() + timedelta(seconds=1) for ts in stamps)
+    assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
+    assert WorkflowInstance.objects.filter(workflow_name__in=KINDS).exists()
+
+
+def test_live_feed_plays_workflows_in_order_and_replaces_finished_ones() -> None:
+    feed = LiveFeed(seed=5, in_flight=3)
+    now = datetime(2026, 11, 25, 12, tzinfo=UTC)
+
+    events = feed.take(400, now=now)
+
+    assert sum(feed.started.values()) > 3
+    assert sum(feed.finished.values()) >= sum(feed.started.values()) - 3
+    by_instance: dict[str, list[str]] = {}
+    for event in events:
+        by_instance.setdefault(event["instance_id"], []).append(event["type"])
+    # Each workflow begins with WorkflowStarted (its script is played in order).
+    assert all(types[0] == "WorkflowStarted" for types in by_instance.values())
+
+
+@pytest.mark.parametrize("option", [["--workflows", "0"], ["--continuous", "--rate", "0"]])
+def test_simulate_refuses_nonsense_options(option: list[str]) -> None:
+    with pytest.raises(CommandError):
+        run("simulate", *option)
