@@ -52,6 +52,8 @@ def ago(value: datetime | None) -> str:
     if value is None:
         return ""
     now = timezone.now()
+    if abs((now - value).total_seconds()) < 60:
+        return "just now"
     if value <= now:
         return f"{timesince(value, now, depth=1)} ago"
     return f"in {timeuntil(value, now, depth=1)}"

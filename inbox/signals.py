@@ -1,0 +1,40 @@
+"""Tasks waiting for a person or team that did not exist yet are routed once it does."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import transaction
+from django.db.models.signals import post_save
+
+from inbox.models import HumanTask
+from inbox.projections import refold
+
+
+def route_waiting_tasks(name: str, prefix: str) -> None:
+    """Re-fold the instances whose unrouted tasks name this user or group."""
+    instance_ids = set(
+        HumanTask.objects.unrouted()
+        .filter(assignee__in=[name, f"{prefix}:{name}"])
+        .values_list("instance_id", flat=True)
+    )
+    if instance_ids:
+        with transaction.atomic():
+            refold(instance_ids)
+
+
+def _user_saved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
+    if created and not kwargs.get("raw"):
+        route_waiting_tasks(instance.get_username(), "user")
+
+
+def _group_saved(sender: Any, instance: Group, created: bool, **kwargs: Any) -> None:
+    if created and not kwargs.get("raw"):
+        route_waiting_tasks(instance.name, "group")
+
+
+def connect() -> None:
+    post_save.connect(_user_saved, sender=get_user_model(), dispatch_uid="inbox.route_user")
+    post_save.connect(_group_saved, sender=Group, dispatch_uid="inbox.route_group")
