@@ -1,0 +1,336 @@
+"""The admin and manager console. Views authorize, call one selector or service, render."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.middleware import HtmxDetails
+
+from workflows_ui import charts, exports, reports, selectors, services
+from workflows_ui.forms import (
+    AuditFilterForm,
+    BulkCancelForm,
+    CancelForm,
+    HistoryFilterForm,
+    InstanceFilterForm,
+    PauseForm,
+    ResumeForm,
+)
+from workflows_ui.models import WorkflowInstance
+from workflows_ui.permissions import can_manage, console_admin, console_reader
+from workflows_ui.timeline import Kind, timeline_entries
+
+TIMELINE_KINDS: tuple[Kind, ...] = ("workflow", "step", "task")
+ACTION_FORMS = {"cancel": CancelForm, "pause": PauseForm, "resume": ResumeForm}
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+def _partial(request: HtmxHttpRequest, template: str, name: str) -> str:
+    """The whole page, or only its named partial for an HTMX request that targets it."""
+    return f"{template}#{name}" if request.htmx and not request.htmx.boosted else template
+
+
+# --- instances -------------------------------------------------------------------------------
+
+
+@console_reader
+def instance_list(request: HtmxHttpRequest) -> HttpResponse:
+    form = InstanceFilterForm(request.GET or None, workflow_names=selectors.workflow_names())
+    filters = form.filters()
+    page = selectors.instance_page(filters=filters, cursor=request.GET.get("cursor"))
+    context = {
+        "form": form,
+        "filters": filters,
+        "page": page,
+        "chips": selectors.status_counts(filters=filters),
+        "can_manage": can_manage(request.user),
+        "nav_active": "instances",
+    }
+    return render(request, _partial(request, "workflows_ui/instances.html", "results"), context)
+
+
+@console_admin
+@require_POST
+def bulk_cancel(request: HtmxHttpRequest) -> HttpResponse:
+    """First POST asks for confirmation; the POST with ``confirm`` cancels, row by row."""
+    form = BulkCancelForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Select at least one instance and give a reason to cancel.")
+        return redirect(request.POST.get("next") or reverse("workflows_ui:instances"))
+    ids: list[str] = form.cleaned_data["instance"]
+    reason: str = form.cleaned_data["reason"]
+    if request.POST.get("confirm") != "yes":
+        instances = WorkflowInstance.objects.filter(instance_id__in=[i for i in ids if _is_uuid(i)])
+        return render(
+            request,
+            "workflows_ui/bulk_cancel.html",
+            {
+                "form": form,
+                "instances": instances,
+                "ids": ids,
+                "reason": reason,
+                "nav_active": "instances",
+                "confirming": True,
+            },
+        )
+    try:
+        results = services.bulk_cancel(instance_ids=ids, user=request.user, reason=reason)
+    except services.ActionRefused as exc:
+        messages.error(request, exc.message)
+        return redirect(reverse("workflows_ui:instances"))
+    return render(
+        request,
+        "workflows_ui/bulk_cancel.html",
+        {
+            "results": results,
+            "reason": reason,
+            "nav_active": "instances",
+            "ok_count": sum(r.ok for r in results),
+        },
+    )
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+# --- one instance ----------------------------------------------------------------------------
+
+
+def _get_instance(instance_id: uuid.UUID) -> WorkflowInstance:
+    instance = selectors.instance_get(instance_id=instance_id)
+    if instance is None:
+        raise Http404("No such workflow instance.")
+    return instance
+
+
+def _kinds(request: HttpRequest) -> list[Kind]:
+    chosen = [k for k in request.GET.getlist("kind") if k in TIMELINE_KINDS]
+    return chosen or list(TIMELINE_KINDS)
+
+
+@console_reader
+def instance_detail(request: HtmxHttpRequest, instance_id: uuid.UUID) -> HttpResponse:
+    instance = _get_instance(instance_id)
+    kinds = _kinds(request)
+    steps = selectors.instance_steps(instance_id=instance_id)
+    tasks = selectors.instance_tasks(instance_id=instance_id)
+    now = selectors.now()
+    context: dict[str, Any] = {
+        "instance": instance,
+        "timeline": selectors.instance_timeline(instance_id=instance_id, kinds=kinds),
+        "kinds": kinds,
+        "all_kinds": TIMELINE_KINDS,
+        "open_tasks": [t for t in tasks if t.is_open],
+        "chart": charts.step_chart(
+            instance=instance,
+            steps=steps,
+            tasks=tasks,
+            reassigned_at=selectors.reassignment_times(instance_id=instance_id),
+            now=now,
+        ),
+        "can_manage": can_manage(request.user),
+        "actions": services.allowed_actions(instance),
+        "now": now,
+        "nav_active": "instances",
+    }
+    return render(request, _partial(request, "workflows_ui/instance.html", "timeline"), context)
+
+
+@console_admin
+@require_http_methods(["GET", "POST"])
+def instance_action(request: HtmxHttpRequest, instance_id: uuid.UUID, action: str) -> HttpResponse:
+    """GET shows the confirmation; POST performs the action or says why it cannot."""
+    if action not in ACTION_FORMS:
+        raise Http404("No such action.")
+    instance = _get_instance(instance_id)
+    form = ACTION_FORMS[action](request.POST or None)
+    error = ""
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.perform_action(
+                action=action,
+                instance_id=instance_id,
+                user=request.user,
+                reason=form.cleaned_data.get("reason", ""),
+            )
+        except services.ActionRefused as exc:
+            error = exc.message
+        else:
+            messages.success(request, f"Workflow {services.PAST[action]}.")
+            url = reverse("workflows_ui:instance_detail", args=[instance_id])
+            if request.htmx:
+                response = HttpResponse(status=204)
+                response["HX-Redirect"] = url
+                return response
+            return redirect(url)
+    elif request.method == "GET" and action not in services.allowed_actions(instance):
+        error = services._state_message(action, instance)
+    status = 409 if error and request.method == "POST" else 200
+    context = {
+        "instance": instance,
+        "action": action,
+        "form": form,
+        "error": error,
+        "nav_active": "instances",
+    }
+    return render(
+        request,
+        _partial(request, "workflows_ui/instance_action.html", "confirm"),
+        context,
+        status=status,
+    )
+
+
+# --- unrouted queue --------------------------------------------------------------------------
+
+
+@console_admin
+def unrouted(request: HtmxHttpRequest) -> HttpResponse:
+    paginator = Paginator(selectors.unrouted_tasks(), 50)
+    page = paginator.get_page(request.GET.get("page"))
+    return render(
+        request,
+        _partial(request, "workflows_ui/unrouted.html", "results"),
+        {"page": page, "nav_active": "unrouted"},
+    )
+
+
+# --- history ---------------------------------------------------------------------------------
+
+
+@console_reader
+def history(request: HtmxHttpRequest) -> HttpResponse:
+    form = HistoryFilterForm(request.GET or None)
+    filters = form.filters()
+    page = Paginator(selectors.task_history(filters=filters), 50).get_page(request.GET.get("page"))
+    return render(
+        request,
+        _partial(request, "workflows_ui/history.html", "results"),
+        {"form": form, "page": page, "nav_active": "history"},
+    )
+
+
+@console_reader
+def audit(request: HtmxHttpRequest) -> HttpResponse:
+    form = AuditFilterForm(request.GET or None)
+    filters = form.filters()
+    page = Paginator(selectors.audit_events(filters=filters), 50).get_page(request.GET.get("page"))
+    events = list(page.object_list)
+    context = {
+        "form": form,
+        "page": page,
+        "entries": _audit_entries(events),
+        "nav_active": "history",
+    }
+    return render(request, _partial(request, "workflows_ui/audit.html", "results"), context)
+
+
+def _audit_entries(events: list[Any]) -> list[tuple[Any, str]]:
+    titles = selectors.event_titles(events)
+    names = selectors.instance_names({e.instance_id for e in events})
+    entries = timeline_entries(events, titles)
+    entries.reverse()  # newest first, as the page lists them
+    return [(entry, names.get(entry.event.instance_id, "unknown workflow")) for entry in entries]
+
+
+@console_reader
+def person_activity(request: HtmxHttpRequest, username: str) -> HttpResponse:
+    activity = selectors.person_activity(username=username)
+    completed = Paginator(activity.completed, 25).get_page(request.GET.get("page"))
+    actions = list(activity.actions[:100])
+    return render(
+        request,
+        "workflows_ui/person.html",
+        {
+            "activity": activity,
+            "completed": completed,
+            "entries": _audit_entries(actions),
+            "nav_active": "history",
+        },
+    )
+
+
+# --- reports ---------------------------------------------------------------------------------
+
+
+@console_reader
+def report(request: HtmxHttpRequest) -> HttpResponse:
+    workflow = request.GET.get("workflow", "")
+    filters = {"workflow": workflow} if workflow else {}
+    data = reports.build_report(filters=filters, now=selectors.now())
+    status_chart = charts.bar_chart(
+        [
+            (
+                r.workflow_name or "unknown",
+                [(s, n, f"status-{s}") for s, n in r.status_counts() if n],
+            )
+            for r in data.workflows
+        ]
+    )
+    cycle_chart = charts.bar_chart(
+        [
+            (f"{r.workflow_name} · {r.step_name}", [("median", r.median_cycle or 0, "median")])
+            for r in data.steps
+        ],
+        value_text="duration",
+        stacked=False,
+    )
+    per_day_chart = charts.column_chart([(f"{d:%m-%d}", n) for d, n in data.per_day])
+    return render(
+        request,
+        "workflows_ui/reports.html",
+        {
+            "report": data,
+            "status_chart": status_chart,
+            "cycle_chart": cycle_chart,
+            "per_day_chart": per_day_chart,
+            "workflow": workflow,
+            "workflow_names": selectors.workflow_names(),
+            "nav_active": "reports",
+        },
+    )
+
+
+# --- exports ---------------------------------------------------------------------------------
+
+
+@console_reader
+def export_instances(request: HttpRequest) -> StreamingHttpResponse:
+    form = InstanceFilterForm(request.GET or None, workflow_names=selectors.workflow_names())
+    qs = selectors.instance_list(filters=form.filters()).order_by("-started_at", "-id")
+    return exports.export(
+        kind="instances", queryset=qs, fields=exports.INSTANCE_FIELDS, stamp=selectors.now()
+    )
+
+
+@console_reader
+def export_tasks(request: HttpRequest) -> StreamingHttpResponse:
+    filters = HistoryFilterForm(request.GET or None).filters()
+    qs = selectors.task_history(filters=filters)
+    return exports.export(
+        kind="tasks", queryset=qs, fields=exports.TASK_FIELDS, stamp=selectors.now()
+    )
+
+
+@console_reader
+def export_events(request: HttpRequest) -> StreamingHttpResponse:
+    filters = AuditFilterForm(request.GET or None).filters()
+    qs = selectors.export_events(filters=filters, audit_only=request.GET.get("scope") != "all")
+    return exports.export(
+        kind="events", queryset=qs, fields=exports.EVENT_FIELDS, stamp=selectors.now()
+    )
