@@ -141,8 +141,10 @@ def _reassigned_by(user: AbstractBaseUser) -> QuerySet[Event]:
 
 def done_tasks(*, user: AbstractBaseUser, filters: dict[str, Any]) -> QuerySet[HumanTask]:
     """Tasks this person completed or reassigned, newest first."""
+    # A claim is a reassignment by me to me: while I still hold the task it is not done.
+    still_mine = Q(status=HumanTask.Status.OPEN, assignee_user=user)
     qs = HumanTask.objects.filter(
-        Q(completed_by_user=user) | Q(task_id__in=_reassigned_by(user))
+        Q(completed_by_user=user) | (Q(task_id__in=_reassigned_by(user)) & ~still_mine)
     ).select_related("instance", "assignee_user", "assignee_group")
     qs = filter_tasks(qs, filters)
     return qs.annotate(done_at=Coalesce("completed_at", "last_reassigned_at")).order_by(
