@@ -134,10 +134,16 @@ class CompletionForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        if self.errors or not self.schema:
+        if not self.schema:
             return cleaned
+        # Check the fields Django accepted too, so every mistake shows in one round trip;
+        # a field Django already refused keeps its own (clearer) message.
+        had_errors = bool(self.errors)
         for name, message in validation_errors(self.schema, self.form_data()):
-            self.add_error(f"f_{name}" if name in self.schema_fields else None, message)
+            key = f"f_{name}" if name in self.schema_fields else None
+            if (key is None and had_errors) or (key is not None and key in self.errors):
+                continue
+            self.add_error(key, message)
         return cleaned
 
 

@@ -100,7 +100,9 @@ def test_overdue_is_red_and_due_within_a_day_is_amber(alice: Client) -> None:
 @pytest.fixture
 def three(people: People) -> dict[str, HumanTask]:
     return {
-        "old_late_low": make_task(title="A", created=ago(days=3), due=from_now(hours=1), priority=1),
+        "old_late_low": make_task(
+            title="A", created=ago(days=3), due=from_now(hours=1), priority=1
+        ),
         "new_early_high": make_task(
             title="B", created=ago(hours=1), due=from_now(days=5), priority=5
         ),
@@ -119,7 +121,9 @@ def three(people: People) -> dict[str, HumanTask]:
         ("nonsense", ["old_late_low", "new_early_high", "mid_nodue_mid"]),
     ],
 )
-def test_sorting(alice: Client, three: dict[str, HumanTask], sort: str, expected: list[str]) -> None:
+def test_sorting(
+    alice: Client, three: dict[str, HumanTask], sort: str, expected: list[str]
+) -> None:
     html = text(alice.get("/", {"sort": sort}))
     assert row_ids(html) == [str(three[k].task_id) for k in expected]
 
@@ -130,9 +134,7 @@ def test_sort_choice_is_kept_selected(alice: Client, three: dict[str, HumanTask]
 
 
 def test_filters_workflow_overdue_due_soon_and_text(alice: Client) -> None:
-    expense = make_task(
-        title="Approve taxi receipt", workflow="expense_approval", due=ago(hours=1)
-    )
+    expense = make_task(title="Approve taxi receipt", workflow="expense_approval", due=ago(hours=1))
     review = make_task(
         title="Review contract",
         description="The NDA with Northwind Traders",
