@@ -35,7 +35,7 @@ def running_instance() -> uuid.UUID:
 
 
 def ended_instance(kind: str) -> uuid.UUID:
-    iid, tid = b.waiting_instance()
+    iid, _ = b.waiting_instance()
     end = {
         "completed": b.completed(iid, 10),
         "failed": b.failed(iid, 10, error="boom"),

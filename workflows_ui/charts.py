@@ -49,6 +49,7 @@ class GanttRow:
     reassignments: tuple[Marker, ...] = ()
     due_at: datetime | None = None
     due_x: float | None = None
+    due_later: bool = False
     overdue: bool = False
 
     @property
@@ -138,7 +139,8 @@ def step_chart(
     """One bar per step run (attempts apart) and per human task, on a shared time axis.
 
     Running bars end at ``now`` (or when the instance ended); task bars are the human wait,
-    with reassignments as markers and the due date as a tick on the same row.
+    with reassignments as markers and the due date as a tick on the same row (pinned to the
+    right edge, as "due later", when it falls after the chart's end).
     """
     items: list[tuple[tuple[datetime, int, int], StepRun | HumanTask]] = []
     for i, run in enumerate(steps):
@@ -158,8 +160,6 @@ def step_chart(
     for _, item in items:
         end = item.ended_at if isinstance(item, StepRun) else _task_end(item)
         times.append(end or horizon)
-        if isinstance(item, HumanTask) and item.due_at:
-            times.append(item.due_at)
     start, end = min(times), max(times)
     span = max((end - start).total_seconds(), 1.0)
 
@@ -219,7 +219,9 @@ def step_chart(
                     assignee=task.assignee,
                     reassignments=marks,
                     due_at=task.due_at,
-                    due_x=x_of(task.due_at) if task.due_at else None,
+                    # A due date past the chart's end is pinned to the right edge.
+                    due_x=x_of(min(task.due_at, end)) if task.due_at else None,
+                    due_later=bool(task.due_at and task.due_at > end),
                     overdue=bool(task.due_at and finished > task.due_at),
                 )
             )
@@ -260,8 +262,8 @@ class BarChart:
 
     rows: list[BarRow]
     legend: list[tuple[str, str]]
-    label_w: int = 200
-    plot_w: int = 520
+    label_w: int = 260
+    plot_w: int = 480
     row_h: int = 26
     top: int = 8
     max_value: float = 0.0

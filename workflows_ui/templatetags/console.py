@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import template
@@ -31,6 +32,11 @@ def unrouted_count() -> int:
 @register.filter
 def duration(seconds: float | None) -> str:
     return format_duration(seconds) if seconds is not None else "—"
+
+
+@register.filter
+def pretty_json(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
 
 
 @register.filter
