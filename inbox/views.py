@@ -221,15 +221,20 @@ def task_release(request: HtmxHttpRequest, task_id: uuid.UUID) -> HttpResponse:
     return _after_action(request, reverse("my_tasks"))
 
 
-def _selected_tasks(request: HttpRequest) -> list[HumanTask]:
-    ids = []
+def _selected_tasks(request: HttpRequest) -> tuple[list[HumanTask], int]:
+    """The selected tasks this person may see, and how many others were selected."""
+    ids = set()
     for raw in request.POST.getlist("task"):
         try:
-            ids.append(uuid.UUID(raw))
+            ids.add(uuid.UUID(raw))
         except ValueError:
             continue
     tasks = selectors.visible_tasks(user=request.user).filter(task_id__in=ids)
-    return list(tasks.select_related("assignee_group", "instance"))
+    found = list(tasks.select_related("assignee_group", "instance"))
+    return found, len(ids) - len(found)
+
+
+GONE = "A selected task is no longer in your inbox or queues: someone else took it first."
 
 
 @login_required
@@ -237,16 +242,24 @@ def _selected_tasks(request: HttpRequest) -> list[HumanTask]:
 def bulk_action(request: HtmxHttpRequest) -> HttpResponse:
     """Claim or reassign several tasks at once; each row gets its own result."""
     action = request.POST.get("action")
-    tasks = _selected_tasks(request)
+    tasks, gone = _selected_tasks(request)
     results: list[dict[str, Any]] = []
     reassign_form = ReassignForm(request.POST) if action == "reassign" else None
-    if not tasks:
-        messages.warning(request, "Select at least one task first.")
+    problem = None
+    if not tasks and not gone:
+        problem = "Select at least one task first."
     elif reassign_form is not None and not reassign_form.is_valid():
-        messages.warning(request, "To reassign, name a person or team and give a reason.")
+        problem = "To reassign, name a person or team and give a reason."
     else:
         for task in tasks:
             results.append(_bulk_one(request, task, action, reassign_form))
+        # Tasks taken by someone else since the page was shown: say so, without details.
+        results += [{"task": None, "ok": False, "message": GONE}] * gone
+    if problem and request.htmx:
+        # Only the table is swapped in, so the problem is said there, not as a message.
+        results.append({"task": None, "ok": False, "message": problem})
+    elif problem:
+        messages.warning(request, problem)
     back = reverse("team_queues" if action == "claim" else "my_tasks")
     if not request.htmx:
         for r in results:
@@ -268,6 +281,9 @@ def bulk_action(request: HtmxHttpRequest) -> HttpResponse:
 def _bulk_one(
     request: HttpRequest, task: HumanTask, action: str | None, form: ReassignForm | None
 ) -> dict[str, Any]:
+    if not task.is_open:
+        message = services.describe_task_state(task)
+        return {"task": task, "ok": False, "message": f"“{task}”: {message}"}
     if not selectors.may_act(request.user, task):
         return {"task": task, "ok": False, "message": f"“{task}”: you cannot act on this task."}
     try:
