@@ -6,6 +6,7 @@ class InboxConfig(AppConfig):
     verbose_name = "Task inbox"
 
     def ready(self) -> None:
-        from inbox import signals
+        from inbox import broadcast, signals
 
         signals.connect()
+        broadcast.connect()

@@ -1,7 +1,11 @@
-"""Websocket routes; the live consumer arrives with the live-updates work."""
+"""Websocket routes: one live socket per page."""
 
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import URLPattern, path
 
-websocket_urlpatterns: list[URLPattern] = []
+from inbox.consumers import LiveConsumer
+
+websocket_urlpatterns: list[URLPattern] = [
+    path("ws/live/", LiveConsumer.as_asgi(), name="live"),
+]

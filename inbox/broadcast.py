@@ -1,0 +1,189 @@
+"""Live updates, server side: group names, typed payloads, and the sends after ingest.
+
+A broadcast says *what changed* (task ids with their audience before and after, instance
+ids), never HTML: each consumer renders the fragments for its own user. Groups:
+
+- ``user.<pk>``: every socket of that person;
+- ``group.<pk>``: every socket of the members of that Django group (its team queue);
+- ``task.<task_id>``: sockets showing that task's page (presence uses ``presence.<task_id>``);
+- ``instance.<instance_id>``: sockets showing that instance's page;
+- ``instances``: sockets showing the console's instance list.
+
+The channel layer delivers at most once; pages re-sync on every (re)connect (static/js/live.js).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import uuid
+from collections import defaultdict
+from typing import Any, Literal, TypedDict
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+from inbox.projections import Changes, TaskChange
+
+logger = logging.getLogger(__name__)
+
+INSTANCE_LIST_GROUP = "instances"
+
+
+def user_group(user_id: int) -> str:
+    return f"user.{user_id}"
+
+
+def django_group(group_id: int) -> str:
+    return f"group.{group_id}"
+
+
+def task_group(task_id: uuid.UUID | str) -> str:
+    return f"task.{task_id}"
+
+
+def presence_group(task_id: uuid.UUID | str) -> str:
+    return f"presence.{task_id}"
+
+
+def instance_group(instance_id: uuid.UUID | str) -> str:
+    return f"instance.{instance_id}"
+
+
+# --- payloads ------------------------------------------------------------------------------
+
+Audience = tuple[str, int | None, int | None]
+
+
+class TaskChangePayload(TypedDict):
+    task_id: str
+    instance_id: str
+    # (status, assignee user id, assignee group id); None before for a new task.
+    before: list[Any] | None
+    after: list[Any]
+
+
+class TasksChanged(TypedDict):
+    type: Literal["live.tasks"]
+    id: str  # one per broadcast: consumers in a process render a shared fragment once
+    tasks: list[TaskChangePayload]
+
+
+class InstancesChanged(TypedDict):
+    type: Literal["live.instances"]
+    id: str
+    instance_ids: list[str]
+
+
+class PresenceJoin(TypedDict):
+    type: Literal["presence.join"]
+    task_id: str
+    channel: str
+    username: str
+
+
+class PresenceHere(TypedDict):
+    type: Literal["presence.here"]
+    task_id: str
+    channel: str
+    username: str
+
+
+class PresenceLeave(TypedDict):
+    type: Literal["presence.leave"]
+    task_id: str
+    channel: str
+
+
+Payload = TasksChanged | InstancesChanged | PresenceJoin | PresenceHere | PresenceLeave
+
+_ids = itertools.count()
+_prefix = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def broadcast_id() -> str:
+    return f"{_prefix}-{next(_ids)}"
+
+
+def send(group: str, payload: Payload) -> None:
+    """The one way a broadcast leaves this process; a lost message is re-synced later."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(group, dict(payload))
+    except Exception:  # the commit stands; clients converge on their next (re)connect
+        logger.exception("live broadcast to %s failed", group)
+
+
+# --- from changes to groups ----------------------------------------------------------------
+
+
+def task_audiences(change: TaskChange) -> set[str]:
+    """Who must hear of a task change: its old and new holders, and its page's viewers."""
+    groups = {task_group(change.task_id)}
+    for audience in (change.before, change.after):
+        if audience is None:
+            continue
+        _, user_id, group_id = audience
+        if user_id is not None:
+            groups.add(user_group(user_id))
+        if group_id is not None:
+            groups.add(django_group(group_id))
+    return groups
+
+
+def _task_payload(change: TaskChange) -> TaskChangePayload:
+    return {
+        "task_id": str(change.task_id),
+        "instance_id": str(change.instance_id),
+        "before": list(change.before) if change.before is not None else None,
+        "after": list(change.after),
+    }
+
+
+def plan(changes: Changes) -> list[tuple[str, Payload]]:
+    """One message per group, carrying every change that group should hear of."""
+    by_group: dict[str, list[TaskChangePayload]] = defaultdict(list)
+    for change in changes.tasks:
+        payload = _task_payload(change)
+        for group in sorted(task_audiences(change)):
+            by_group[group].append(payload)
+    messages: list[tuple[str, Payload]] = []
+    for group, tasks in by_group.items():
+        messages.append((group, TasksChanged(type="live.tasks", id=broadcast_id(), tasks=tasks)))
+    instance_ids = sorted(str(i) for i in changes.instances)
+    for iid in instance_ids:
+        messages.append(
+            (
+                instance_group(iid),
+                InstancesChanged(type="live.instances", id=broadcast_id(), instance_ids=[iid]),
+            )
+        )
+    if instance_ids:
+        messages.append(
+            (
+                INSTANCE_LIST_GROUP,
+                InstancesChanged(
+                    type="live.instances", id=broadcast_id(), instance_ids=instance_ids
+                ),
+            )
+        )
+    return messages
+
+
+def send_changes(changes: Changes) -> None:
+    for group, payload in plan(changes):
+        send(group, payload)
+
+
+def on_events_ingested(sender: Any, changes: Changes, **kwargs: Any) -> None:
+    # The signal is sent from transaction.on_commit: what we announce is already visible.
+    send_changes(changes)
+
+
+def connect() -> None:
+    from inbox.services import events_ingested
+
+    events_ingested.connect(on_events_ingested, dispatch_uid="inbox.broadcast")

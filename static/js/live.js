@@ -1,0 +1,121 @@
+// Live updates on top of htmx's ws extension (the socket is #live-socket in _base.html).
+// The server sends HTML fragments that htmx swaps out of band; this file
+//  - tells the server what the page shows ([data-live-watch]) on every (re)connect,
+//  - re-syncs the page's live regions on every (re)connect, so nothing missed while the
+//    socket was down stays missing, and no row is shown twice,
+//  - highlights new rows, mirrors arrivals to browser notifications when turned on,
+//  - turns a task page's forms off when someone else acted on the task.
+(function () {
+  "use strict";
+
+  var NOTIFY_KEY = "taskinbox.notifications";
+  var FLASH_MS = 4000;
+
+  function watchMessages() {
+    return Array.from(document.querySelectorAll("[data-live-watch]")).map(function (el) {
+      var kind = el.dataset.liveWatch;
+      if (kind === "list") {
+        return { watch: "list", mode: el.dataset.liveMode, query: window.location.search };
+      }
+      if (kind === "instances") return { watch: "instances" };
+      return { watch: kind, id: el.dataset.liveId, state: el.dataset.liveState || "" };
+    });
+  }
+
+  // Re-fetch a region from the server: the current URL answers htmx with the region's partial.
+  function resync() {
+    var table = document.getElementById("task-table");
+    if (table) {
+      htmx.ajax("GET", window.location.href, { target: "#task-table", swap: "outerHTML" });
+    }
+    document.querySelectorAll("[data-live-resync]").forEach(function (el) {
+      if (!el.id) return;
+      htmx.ajax("GET", el.dataset.liveResync || window.location.href, {
+        target: "#" + el.id, swap: "outerHTML",
+      });
+    });
+  }
+
+  var resyncPending = null;
+  function resyncSoon() {
+    if (resyncPending) return;
+    resyncPending = setTimeout(function () { resyncPending = null; resync(); }, 150);
+  }
+
+  document.addEventListener("htmx:wsOpen", function (event) {
+    var socket = event.detail.socketWrapper;
+    watchMessages().forEach(function (m) { socket.send(JSON.stringify(m)); });
+    resync();
+  });
+
+  // A row htmx could not place (its table was empty, or replaced meanwhile): fetch the region.
+  document.body.addEventListener("htmx:oobErrorNoTarget", function (event) {
+    var content = event.detail && event.detail.content;
+    if (content && content.hasAttribute && content.hasAttribute("data-live-miss")) resyncSoon();
+  });
+
+  // No duplicate rows: an arriving row that is already on the page replaces it instead.
+  document.body.addEventListener("htmx:oobBeforeSwap", function (event) {
+    var fragment = event.detail.fragment;
+    if (!fragment || !fragment.querySelectorAll) return;
+    fragment.querySelectorAll("tr[id]").forEach(function (row) {
+      var existing = document.getElementById(row.id);
+      if (existing && existing !== event.detail.target) {
+        existing.replaceWith(row);
+      }
+    });
+  });
+
+  document.addEventListener("htmx:wsAfterMessage", function () {
+    document.querySelectorAll("tr[data-live-new]").forEach(function (row) {
+      row.removeAttribute("data-live-new");
+      setTimeout(function () { row.classList.remove("flash"); }, FLASH_MS);
+    });
+    var banner = document.querySelector("#task-banner[data-live-stale]");
+    if (banner) {
+      document.querySelectorAll(".task-page form").forEach(function (form) {
+        Array.from(form.elements).forEach(function (el) { el.disabled = true; });
+        form.setAttribute("aria-disabled", "true");
+      });
+    }
+    document.querySelectorAll("#live-announcer [data-notify]").forEach(function (el) {
+      var tag = el.getAttribute("data-notify");
+      el.removeAttribute("data-notify");
+      notify(el.textContent, tag);
+    });
+  });
+
+  // Browser notifications: off until the person turns them on with the button.
+  function notificationsOn() {
+    return "Notification" in window && Notification.permission === "granted" &&
+      localStorage.getItem(NOTIFY_KEY) === "on";
+  }
+
+  function notify(text, tag) {
+    if (!notificationsOn() || !document.hidden) return;
+    try { new Notification(text, { tag: tag }); } catch (e) { /* not allowed here */ }
+  }
+
+  function paintToggle(button) {
+    var on = notificationsOn();
+    button.setAttribute("aria-pressed", on ? "true" : "false");
+    button.textContent = on ? "Turn off notifications" : "Turn on notifications";
+  }
+
+  document.querySelectorAll("[data-live-notify-toggle]").forEach(function (button) {
+    if (!("Notification" in window)) return;
+    button.hidden = false;
+    paintToggle(button);
+    button.addEventListener("click", function () {
+      if (notificationsOn()) {
+        localStorage.setItem(NOTIFY_KEY, "off");
+        paintToggle(button);
+        return;
+      }
+      Notification.requestPermission().then(function (permission) {
+        localStorage.setItem(NOTIFY_KEY, permission === "granted" ? "on" : "off");
+        paintToggle(button);
+      });
+    });
+  });
+})();
