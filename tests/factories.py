@@ -189,3 +189,30 @@ def ingest(events: Iterable[dict[str, Any]], source: str = "test") -> Any:
     from inbox.services import ingest_events
 
     return ingest_events(events=list(events), source=source)
+
+
+def snapshot(instance_id: Any = None) -> dict[str, list[dict[str, Any]]]:
+    """Every projection column (but auto ids and updated_at) of one instance, or of all.
+
+    Rows are sorted by their natural keys, so two snapshots compare equal exactly when a
+    client could not tell the projections apart.
+    """
+    from inbox.models import HumanTask
+    from workflows_ui.models import StepRun, WorkflowInstance
+
+    skip = {"id", "updated_at"}
+    scope = {} if instance_id is None else {"instance_id": instance_id}
+
+    def rows(qs: Any, key: Any) -> list[dict[str, Any]]:
+        return sorted(({k: v for k, v in r.items() if k not in skip} for r in qs.values()), key=key)
+
+    return {
+        "instances": rows(
+            WorkflowInstance.objects.filter(**scope), lambda r: str(r["instance_id"])
+        ),
+        "steps": rows(
+            StepRun.objects.filter(**scope),
+            lambda r: (str(r["instance_id"]), r["step_name"], r["attempt"]),
+        ),
+        "tasks": rows(HumanTask.objects.filter(**scope), lambda r: str(r["task_id"])),
+    }

@@ -14,7 +14,6 @@ from inbox.events import WorkflowCanceled, parse_event
 from inbox.models import Event, HumanTask, OutboxCommand
 from inbox.services import IngestError, ingest_events, record_action
 from tests import factories as f
-from tests.test_projections import snapshot
 from workflows_ui.models import StepRun, WorkflowInstance
 
 pytestmark = pytest.mark.django_db(transaction=False)
@@ -71,15 +70,15 @@ def test_the_same_event_twice_is_stored_once() -> None:
     iid, tid = f.new_id(), f.new_id()
     event = f.human_task_created(iid, 1, tid)
     first = ingest_events(events=[event], source="test")
-    before = snapshot(iid)
+    before = f.snapshot(iid)
     second = ingest_events(events=[event], source="test")
     assert (first.accepted, first.duplicates) == (1, 0)
     assert (second.accepted, second.duplicates) == (0, 1)
     assert second.results[0].status == "duplicate"
     assert second.results[0].event_id == first.results[0].event_id
     assert Event.objects.count() == 1
-    assert snapshot(iid) == before
-    assert snapshot(iid)["instance"]["event_count"] == 1
+    assert f.snapshot(iid) == before
+    assert f.snapshot(iid)["instances"][0]["event_count"] == 1
 
 
 def test_the_same_event_in_another_spelling_is_a_duplicate() -> None:
@@ -110,7 +109,7 @@ def test_the_same_batch_twice() -> None:
     iid, tid = f.new_id(), f.new_id()
     batch = history(iid, tid)
     first = ingest_events(events=batch, source="test")
-    before = snapshot(iid)
+    before = f.snapshot(iid)
     stored = counts()
     second = ingest_events(events=batch, source="test")
     assert (first.accepted, first.duplicates) == (4, 0)
@@ -118,7 +117,7 @@ def test_the_same_batch_twice() -> None:
     assert [r.index for r in second.results] == [0, 1, 2, 3]
     assert [r.event_id for r in second.results] == [r.event_id for r in first.results]
     assert counts() == stored
-    assert snapshot(iid) == before
+    assert f.snapshot(iid) == before
     assert second.changes.instances == set()
 
 
@@ -145,7 +144,7 @@ def test_a_duplicate_inside_one_batch() -> None:
 def test_one_bad_event_refuses_the_whole_batch() -> None:
     iid, tid = f.new_id(), f.new_id()
     ingest_events(events=[f.workflow_started(iid, 0)], source="test")
-    stored, before = counts(), snapshot(iid)
+    stored, before = counts(), f.snapshot(iid)
     bad = {**f.step_started(iid, 2), "step_type": 7}
     with pytest.raises(IngestError) as info:
         ingest_events(events=[*history(f.new_id(), tid), bad, {"type": "Nope"}], source="test")
@@ -154,7 +153,7 @@ def test_one_bad_event_refuses_the_whole_batch() -> None:
     assert "string" in info.value.problems[0].message
     assert "event 4: step_type" in str(info.value)
     assert counts() == stored
-    assert snapshot(iid) == before
+    assert f.snapshot(iid) == before
 
 
 def test_an_empty_batch_is_refused() -> None:

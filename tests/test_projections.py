@@ -45,26 +45,10 @@ def steps(iid: str) -> list[tuple[str, int, str]]:
 
 
 def snapshot(iid: str) -> dict[str, Any]:
-    """The client-visible projection of one instance (no ids, no updated_at)."""
-    skip = {"id", "updated_at"}
-    inst = WorkflowInstance.objects.filter(instance_id=iid).values().get()
-    return {
-        "instance": {k: v for k, v in inst.items() if k not in skip},
-        "steps": sorted(
-            (
-                {k: v for k, v in s.items() if k not in skip}
-                for s in StepRun.objects.filter(instance_id=iid).values()
-            ),
-            key=lambda s: (s["step_name"], s["attempt"]),
-        ),
-        "tasks": sorted(
-            (
-                {k: v for k, v in t.items() if k not in skip}
-                for t in HumanTask.objects.filter(instance_id=iid).values()
-            ),
-            key=lambda t: str(t["task_id"]),
-        ),
-    }
+    """The projection of one instance, as one row per key (instance, steps, tasks)."""
+    snap = f.snapshot(iid)
+    (inst,) = snap["instances"]
+    return {"instance": inst, "steps": snap["steps"], "tasks": snap["tasks"]}
 
 
 # --- each event type ---------------------------------------------------------------------
