@@ -360,6 +360,32 @@ def _check_limits(name: str, value: Any) -> None:
         raise ValueError(f"out of range: must be between {bounds[0]} and {bounds[1]}")
 
 
+# Engines send the same form schema with every task of a step, and checking a schema
+# against the meta-schema costs ~10 ms: remember the verdict per canonical schema text.
+_SCHEMA_VERDICTS: dict[str, str] = {}
+_SCHEMA_CACHE_SIZE = 512
+
+
+def _schema_problem(schema: dict[str, Any]) -> str:
+    """Why ``schema`` is not a valid JSON Schema, or "" when it is."""
+    try:
+        key = json.dumps(schema, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):
+        key = ""
+    if key and key in _SCHEMA_VERDICTS:
+        return _SCHEMA_VERDICTS[key]
+    try:
+        jsonschema.Draft202012Validator.check_schema(schema)
+        problem = ""
+    except jsonschema.SchemaError as exc:
+        problem = exc.message
+    if key:
+        if len(_SCHEMA_VERDICTS) >= _SCHEMA_CACHE_SIZE:
+            _SCHEMA_VERDICTS.clear()
+        _SCHEMA_VERDICTS[key] = problem
+    return problem
+
+
 def parse_event(obj: Any) -> ParsedEvent:
     """Validate one wire object and build its typed event; raise EventError if it is bad."""
     if not isinstance(obj, Mapping):
@@ -394,10 +420,9 @@ def parse_event(obj: Any) -> ParsedEvent:
             errors.append(FieldError(name, str(exc)))
 
     if type_name == "HumanTaskCreated" and isinstance(values.get("form_schema"), dict):
-        try:
-            jsonschema.Draft202012Validator.check_schema(values["form_schema"])
-        except jsonschema.SchemaError as exc:
-            errors.append(FieldError("form_schema", f"not a valid JSON Schema: {exc.message}"))
+        problem = _schema_problem(values["form_schema"])
+        if problem:
+            errors.append(FieldError("form_schema", f"not a valid JSON Schema: {problem}"))
     if errors:
         raise EventError(errors)
 

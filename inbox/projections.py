@@ -16,7 +16,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.utils import timezone
+from django.db.models import Model
 
 from inbox.events import TYPE_RANK, parse_datetime
 from inbox.models import Event, HumanTask
@@ -412,28 +412,32 @@ def refold(instance_ids: Iterable[uuid.UUID]) -> Changes:
         return changes
     folds = {iid: fold_instance(iid, evs) for iid, evs in load_events(ids).items()}
 
-    now = timezone.now()
     existing = {i.instance_id: i for i in WorkflowInstance.objects.filter(instance_id__in=ids)}
-    to_create, to_update = [], []
+    to_write = []
     for iid, fold in folds.items():
         row = existing.get(iid)
-        if row is None:
-            to_create.append(WorkflowInstance(**fold.instance))
+        if row is None or any(getattr(row, k) != v for k, v in fold.instance.items()):
+            to_write.append(WorkflowInstance(**fold.instance))
             changes.instances.add(iid)
-            continue
-        if any(getattr(row, k) != v for k, v in fold.instance.items()):
-            for k, v in fold.instance.items():
-                setattr(row, k, v)
-            row.updated_at = now
-            to_update.append(row)
-            changes.instances.add(iid)
-    WorkflowInstance.objects.bulk_create(to_create)
-    if to_update:
-        WorkflowInstance.objects.bulk_update(to_update, [*_INSTANCE_FIELDS, "updated_at"])
+    _upsert(WorkflowInstance, to_write, "instance_id", _INSTANCE_FIELDS)
 
     _write_steps(folds, changes)
     _write_tasks(folds, changes)
     return changes
+
+
+def _upsert(model: type[Model], rows: list[Any], unique: str, fields: list[str]) -> None:
+    """Insert new rows and overwrite changed ones in one INSERT ... ON CONFLICT statement.
+
+    Much cheaper than ``bulk_update``, whose CASE WHEN per field and row dominated ingest.
+    """
+    if rows:
+        model._default_manager.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=[unique],
+            update_fields=[*fields, "updated_at"],
+        )
 
 
 def _write_steps(folds: dict[uuid.UUID, Fold], changes: Changes) -> None:
@@ -463,10 +467,9 @@ def _write_tasks(folds: dict[uuid.UUID, Fold], changes: Changes) -> None:
             if task["completed_by"]:
                 raws.add("user:" + task["completed_by"])
     resolved = resolve_assignees(raws)
-    now = timezone.now()
     existing = {t.task_id: t for t in HumanTask.objects.filter(instance_id__in=list(folds))}
 
-    to_create, to_update = [], []
+    to_write = []
     for iid, fold in folds.items():
         for task_id, values in fold.tasks.items():
             user_id, group_id = resolved.get(values["assignee"], (None, None))
@@ -485,17 +488,13 @@ def _write_tasks(folds: dict[uuid.UUID, Fold], changes: Changes) -> None:
             after = (values["status"], user_id, group_id)
             row = existing.get(task_id)
             if row is None:
-                to_create.append(HumanTask(**full))
+                to_write.append(HumanTask(**full))
                 changes.tasks.append(TaskChange(task_id, iid, None, after))
                 continue
             if any(getattr(row, k) != v for k, v in full.items()):
                 before = (row.status, row.assignee_user_id, row.assignee_group_id)
-                for k, v in full.items():
-                    setattr(row, k, v)
-                row.updated_at = now
-                to_update.append(row)
+                to_write.append(HumanTask(**full))
                 changes.tasks.append(TaskChange(task_id, iid, before, after))
-    HumanTask.objects.bulk_create(to_create)
-    if to_update:
-        HumanTask.objects.bulk_update(to_update, [*_TASK_FIELDS, "updated_at"])
+    # Not ``version``: people's actions own it, and a refold must not undo their bump.
+    _upsert(HumanTask, to_write, "task_id", _TASK_FIELDS)
     changes.instances.update(c.instance_id for c in changes.tasks)
