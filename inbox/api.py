@@ -14,6 +14,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from ninja import Field, NinjaAPI, Query, Schema
+from ninja.errors import AuthenticationError
 from ninja.pagination import LimitOffsetPagination, paginate
 from ninja.security import HttpBearer, SessionAuth
 
@@ -212,6 +213,18 @@ def _body_error(status: int, message: str) -> JsonResponse:
     return _errors(status, [{"index": None, "field": "", "message": message}])
 
 
+@api.exception_handler(AuthenticationError)
+def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    # Say which problem it is, in the same shape as every other refusal.
+    if request.META.get("HTTP_AUTHORIZATION"):
+        message = "the bearer token is not valid: unknown, revoked or malformed"
+    else:
+        message = "authentication required: send Authorization: Bearer <token>, or sign in"
+    response = _errors(401, [{"index": None, "field": "Authorization", "message": message}])
+    response["WWW-Authenticate"] = "Bearer"
+    return response
+
+
 def _batch_from_body(data: Any) -> list[Any] | JsonResponse:
     if isinstance(data, list):
         return data
@@ -229,7 +242,7 @@ def _batch_from_body(data: Any) -> list[Any] | JsonResponse:
 @api.post(
     "/events",
     auth=token_auth,
-    response={200: IngestOut, 413: ErrorsOut, 415: ErrorsOut, 422: ErrorsOut},
+    response={200: IngestOut, 401: ErrorsOut, 413: ErrorsOut, 415: ErrorsOut, 422: ErrorsOut},
     openapi_extra=_BODY_DOC,
     summary='Ingest events (one, an array, or {"events": [...]}); all or nothing',
 )

@@ -25,7 +25,7 @@ def errors_of(response: Any) -> list[dict[str, Any]]:
 def assert_refused(response: Any, status: int, *, before: int = 0) -> list[dict[str, Any]]:
     assert response.status_code == status, response.content
     assert Event.objects.count() == before
-    return errors_of(response) if status not in (401,) else []
+    return errors_of(response)
 
 
 # --- POST /api/events: accepted ------------------------------------------------------------
@@ -258,7 +258,11 @@ def test_over_the_size_limit(api_client: Client) -> None:
 
 
 def test_no_token(client: Client) -> None:
-    assert_refused(f.post_events(client, f.workflow_started(f.new_id(), 0)), 401)
+    response = f.post_events(client, f.workflow_started(f.new_id(), 0))
+    (error,) = assert_refused(response, 401)
+    assert error["field"] == "Authorization"
+    assert "Bearer" in error["message"]
+    assert response["WWW-Authenticate"] == "Bearer"
 
 
 @pytest.mark.parametrize(
@@ -266,19 +270,23 @@ def test_no_token(client: Client) -> None:
 )
 def test_wrong_token(api_token: str, header: str) -> None:
     client = Client(HTTP_AUTHORIZATION=header)
-    assert_refused(f.post_events(client, f.workflow_started(f.new_id(), 0)), 401)
+    (error,) = assert_refused(f.post_events(client, f.workflow_started(f.new_id(), 0)), 401)
+    assert error["field"] == "Authorization"
+    assert "not valid" in error["message"]
 
 
 def test_revoked_token(api_client: Client) -> None:
     IngestToken.objects.update(revoked=True)
-    assert_refused(f.post_events(api_client, f.workflow_started(f.new_id(), 0)), 401)
+    (error,) = assert_refused(f.post_events(api_client, f.workflow_started(f.new_id(), 0)), 401)
+    assert "revoked" in error["message"]
     assert api_client.get("/api/tasks").status_code == 401
 
 
 def test_a_signed_in_person_cannot_post_events(client: Client) -> None:
     admin = User.objects.create_superuser("root", password="pw")
     client.force_login(admin)
-    assert_refused(f.post_events(client, f.workflow_started(f.new_id(), 0)), 401)
+    (error,) = assert_refused(f.post_events(client, f.workflow_started(f.new_id(), 0)), 401)
+    assert "Bearer" in error["message"]
 
 
 def test_tokens_are_stored_hashed(api_token: str) -> None:
@@ -469,7 +477,7 @@ def test_openapi_lists_the_endpoints(client: Client) -> None:
     assert "get" in paths["/api/instances"]
     assert "get" in paths["/api/instances/{instance_id}"]
     post = paths["/api/events"]["post"]
-    assert {"200", "413", "415", "422"} <= set(post["responses"])
+    assert {"200", "401", "413", "415", "422"} <= set(post["responses"])
     assert "requestBody" in post
     assert "bearer" in json.dumps(spec["components"]["securitySchemes"]).lower()
     # Every $ref resolves to a schema that exists.
