@@ -32,6 +32,9 @@ from django.utils.text import slugify
 from inbox import broadcast, selectors, services
 from inbox.forms import TaskFilterForm
 from inbox.models import HumanTask
+from workflows_ui import selectors as console
+from workflows_ui.permissions import can_manage
+from workflows_ui.views import TIMELINE_KINDS
 
 T = TypeVar("T")
 
@@ -74,6 +77,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
     username: str
     group_ids: dict[int, str]  # my teams: id -> name
     sees_all: bool
+    can_manage: bool
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -83,12 +87,15 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.user = user
         self.user_id = user.pk
         self.username = user.get_username()
-        self.group_ids, self.sees_all = await database_sync_to_async(self._load_user)()
+        self.group_ids, self.sees_all, self.can_manage = await database_sync_to_async(
+            self._load_user
+        )()
         self.joined: set[str] = set()
         self.list_mode: str | None = None
         self.list_filters: dict[str, Any] = {}
         self.task_id: str | None = None
         self.instance_id: str | None = None
+        self.instance_kinds: tuple[str, ...] = TIMELINE_KINDS
         self.viewers: dict[str, str] = {}  # presence: channel name -> username
         self.seen: deque[tuple[Any, ...]] = deque(maxlen=512)
         self.seen_set: set[tuple[Any, ...]] = set()
@@ -99,9 +106,9 @@ class LiveConsumer(AsyncWebsocketConsumer):
         # Re-sync on every (re)connect: the counts may have moved while we were away.
         await self._send_html(await self._counts_html(my=True, queues=True))
 
-    def _load_user(self) -> tuple[dict[int, str], bool]:
+    def _load_user(self) -> tuple[dict[int, str], bool, bool]:
         groups = dict(self.user.groups.values_list("id", "name"))
-        return groups, selectors.can_see_all(self.user)
+        return groups, selectors.can_see_all(self.user), can_manage(self.user)
 
     async def disconnect(self, code: int) -> None:
         if getattr(self, "task_id", None):
@@ -181,20 +188,19 @@ class LiveConsumer(AsyncWebsocketConsumer):
         return selectors.visible_tasks(user=self.user).filter(task_id=task_id).first()
 
     async def _watch_instance(self, message: dict[str, Any]) -> None:
+        # The instance page is the console's: admins and managers only, as for the page.
         instance_id = _uuid(message.get("id"))
-        if instance_id is None:
+        if instance_id is None or not self.sees_all:
             return
-        visible = await database_sync_to_async(
-            lambda: (
-                selectors.visible_instances(user=self.user).filter(instance_id=instance_id).exists()
-            )
-        )()
-        if not visible:
-            return
+        query = message.get("query")
+        kinds = QueryDict(query.lstrip("?") if isinstance(query, str) else "").getlist("kind")
+        self.instance_kinds = tuple(k for k in TIMELINE_KINDS if k in kinds) or TIMELINE_KINDS
         if self.instance_id:
             await self._leave(broadcast.instance_group(self.instance_id))
         self.instance_id = str(instance_id)
         await self._join(broadcast.instance_group(instance_id))
+        # Re-sync: whatever happened since the page was rendered.
+        await self._send_html(await self._instance_html(None, self.instance_id))
 
     async def _watch_instances(self) -> None:
         if self.sees_all:
@@ -405,8 +411,29 @@ class LiveConsumer(AsyncWebsocketConsumer):
     # --- instances -----------------------------------------------------------------------
 
     async def live_instances(self, event: broadcast.InstancesChanged) -> None:
-        # The console's live regions are wired in workflows_ui; nothing to render yet.
-        return
+        parts: list[str] = []
+        for instance_id in event["instance_ids"]:
+            if instance_id == self.instance_id:
+                parts.append(await self._instance_html(event["id"], instance_id))
+            if broadcast.INSTANCE_LIST_GROUP in self.joined:
+                parts.append(
+                    await _shared(
+                        (event["id"], "instance-row", instance_id, self.can_manage),
+                        lambda iid=instance_id, manage=self.can_manage: _render_instance_row(
+                            iid, manage
+                        ),
+                    )
+                )
+        await self._send_html("".join(parts))
+
+    async def _instance_html(self, msg: str | None, instance_id: str) -> str:
+        """The instance page's live regions: status, open tasks, timeline."""
+        kinds = self.instance_kinds
+        if msg is None:
+            return await database_sync_to_async(_render_instance)(instance_id, kinds)
+        return await _shared(
+            (msg, "instance", instance_id, kinds), lambda: _render_instance(instance_id, kinds)
+        )
 
 
 def _uuid(value: Any) -> uuid.UUID | None:
@@ -449,3 +476,34 @@ def _open_per_group() -> dict[int, int]:
         .order_by()
     )
     return {r["assignee_group_id"]: r["n"] for r in rows}
+
+
+def _render_instance_row(instance_id: str, manage: bool) -> str:
+    instance = console.instance_get(instance_id=uuid.UUID(instance_id))
+    if instance is None:
+        return ""
+    return render_to_string(
+        "workflows_ui/instances.html#instance-row",
+        {"i": instance, "can_manage": manage, "oob": True},
+    )
+
+
+def _render_instance(instance_id: str, kinds: tuple[str, ...]) -> str:
+    iid = uuid.UUID(instance_id)
+    instance = console.instance_get(instance_id=iid)
+    if instance is None:
+        return ""
+    template = "workflows_ui/instance.html"
+    context = {
+        "instance": instance,
+        "open_tasks": list(console.instance_open_tasks(instance_id=iid)),
+        "timeline": console.instance_timeline(instance_id=iid, kinds=list(kinds)),  # type: ignore[arg-type]
+        "now": console.now(),
+        "oob": True,
+    }
+    timeline = render_to_string(f"{template}#timeline", context)
+    return (
+        render_to_string(f"{template}#instance-status-badge", context)
+        + render_to_string(f"{template}#open-tasks", context)
+        + f'<div id="timeline" hx-swap-oob="innerHTML">{timeline}</div>'
+    )

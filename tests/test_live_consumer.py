@@ -338,9 +338,20 @@ async def test_instance_page_watchers_hear_their_instance_only(world: dict[str, 
     event, instance_id, _ = new_task("alice")
     other, other_instance, _ = new_task("alice")
     await ingest(event, other)
+    admin = await open_socket(world["admin"])
+    await admin.send_json_to({"watch": "instance", "id": instance_id, "query": "?kind=workflow"})
+    resync = await received(admin)  # what changed since the page was rendered
+    assert 'id="instance-status-badge" class="badge status-waiting"' in resync
+    # alice holds a task there, but the instance page is the console's: she may not watch it
     alice = await open_socket(world["alice"], {"watch": "instance", "id": instance_id})
+
     await ingest(f.workflow_paused(other_instance, 3))
+    assert await admin.receive_nothing(QUIET)
+    await ingest(f.workflow_paused(instance_id, 3, paused_by="erin"))
+    html = await received(admin)
+    assert 'id="instance-status-badge" class="badge status-paused" hx-swap-oob="true"' in html
+    assert 'id="timeline" hx-swap-oob="innerHTML"' in html and "paused" in html
+    assert 'id="open-tasks" hx-swap-oob="true"' in html
     assert await alice.receive_nothing(QUIET)
-    await ingest(f.workflow_paused(instance_id, 3))
-    assert instance_id in await received(alice)
+    await admin.disconnect()
     await alice.disconnect()

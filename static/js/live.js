@@ -18,7 +18,10 @@
         return { watch: "list", mode: el.dataset.liveMode, query: window.location.search };
       }
       if (kind === "instances") return { watch: "instances" };
-      return { watch: kind, id: el.dataset.liveId, state: el.dataset.liveState || "" };
+      return {
+        watch: kind, id: el.dataset.liveId, state: el.dataset.liveState || "",
+        query: window.location.search,
+      };
     });
   }
 
@@ -28,10 +31,11 @@
     if (table) {
       htmx.ajax("GET", window.location.href, { target: "#task-table", swap: "outerHTML" });
     }
+    // Other regions say how their partial goes in: data-live-resync="innerHTML" or "outerHTML".
     document.querySelectorAll("[data-live-resync]").forEach(function (el) {
       if (!el.id) return;
-      htmx.ajax("GET", el.dataset.liveResync || window.location.href, {
-        target: "#" + el.id, swap: "outerHTML",
+      htmx.ajax("GET", window.location.href, {
+        target: "#" + el.id, swap: el.dataset.liveResync || "outerHTML",
       });
     });
   }
@@ -39,7 +43,7 @@
   var resyncPending = null;
   function resyncSoon() {
     if (resyncPending) return;
-    resyncPending = setTimeout(function () { resyncPending = null; resync(); }, 150);
+    resyncPending = setTimeout(function () { resyncPending = null; resync(); }, 300);
   }
 
   document.addEventListener("htmx:wsOpen", function (event) {
