@@ -6,7 +6,7 @@ No ``from __future__ import annotations`` here: django-ninja reads annotations a
 import json
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -26,9 +26,17 @@ from inbox.services import IngestError, ingest_events
 class TokenAuth(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> IngestToken | None:
         found = IngestToken.authenticate(token)
-        if found is not None:
-            IngestToken.objects.filter(pk=found.pk).update(last_used_at=timezone.now())
+        now = timezone.now()
+        # A write per request would serialise every request on SQLite's one writer; a
+        # last-used time to the minute is all the admin page needs.
+        if found is not None and (
+            found.last_used_at is None or now - found.last_used_at > LAST_USED_RESOLUTION
+        ):
+            IngestToken.objects.filter(pk=found.pk).update(last_used_at=now)
         return found
+
+
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 api = NinjaAPI(

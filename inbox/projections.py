@@ -446,17 +446,32 @@ def _write_steps(folds: dict[uuid.UUID, Fold], changes: Changes) -> None:
     for row in (
         StepRun.objects.filter(instance_id__in=list(folds))
         .order_by("id")
-        .values("instance_id", *step_keys)
+        .values("id", "instance_id", *step_keys)
     ):
         existing[row.pop("instance_id")].append(row)
-    stale = [iid for iid, fold in folds.items() if existing.get(iid, []) != fold.steps]
-    if not stale:
-        return
-    StepRun.objects.filter(instance_id__in=stale).delete()
-    StepRun.objects.bulk_create(
-        StepRun(instance_id=iid, **run) for iid in stale for run in folds[iid].steps
-    )
-    changes.instances.update(stale)
+    # Write only the runs that differ (usually the one step an event touched), keyed by
+    # (step, attempt); rewriting every run of every touched instance dominated ingest.
+    to_write: list[StepRun] = []
+    gone: list[int] = []
+    for iid, fold in folds.items():
+        have = {(r["step_name"], r["attempt"]): r for r in existing.get(iid, [])}
+        for run in fold.steps:
+            row = have.pop((run["step_name"], run["attempt"]), None)
+            if row is None or any(row[k] != v for k, v in run.items()):
+                to_write.append(StepRun(instance_id=iid, **run))
+                changes.instances.add(iid)
+        if have:
+            gone.extend(r["id"] for r in have.values())
+            changes.instances.add(iid)
+    if gone:
+        StepRun.objects.filter(id__in=gone).delete()
+    if to_write:
+        StepRun.objects.bulk_create(
+            to_write,
+            update_conflicts=True,
+            unique_fields=["instance", "step_name", "attempt"],
+            update_fields=[k for k in step_keys if k not in ("step_name", "attempt")],
+        )
 
 
 def _write_tasks(folds: dict[uuid.UUID, Fold], changes: Changes) -> None:
