@@ -219,6 +219,16 @@ def test_rebuild_gives_identical_projections(demo: None) -> None:
     assert f"{len(before['tasks'])} tasks from {Event.objects.count()} events" in out
 
 
+def test_rebuild_keeps_the_version_counters_of_peoples_actions(demo: None) -> None:
+    f.ingest(small_history()[:3])
+    task = HumanTask.objects.get()
+    HumanTask.objects.filter(pk=task.pk).update(version=3)
+
+    run("rebuild_projections")
+
+    assert HumanTask.objects.get(task_id=task.task_id).version == 3
+
+
 def test_rebuild_drops_rows_no_event_supports() -> None:
     WorkflowInstance.objects.create(instance_id="00000000-0000-4000-8000-000000000001")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections import defaultdict
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -40,6 +41,11 @@ class Command(BaseCommand):
                 .values_list("instance_id", flat=True)
                 .distinct()
             )
+            # People's actions own HumanTask.version (their conditional updates); it is not
+            # part of the fold, so carry it over the rebuild.
+            versions = dict(
+                HumanTask.objects.filter(version__gt=0).values_list("task_id", "version")
+            )
             # Children first, so each delete is one statement rather than a cascade walk.
             HumanTask.objects.all().delete()
             StepRun.objects.all().delete()
@@ -55,6 +61,11 @@ class Command(BaseCommand):
                     chunk = instance_ids[start : start + chunk_size]
                     refold(chunk)
                     bar.update(len(chunk))
+            by_version: dict[int, list[Any]] = defaultdict(list)
+            for task_id, version in versions.items():
+                by_version[version].append(task_id)
+            for version, task_ids in by_version.items():
+                HumanTask.objects.filter(task_id__in=task_ids).update(version=version)
             tasks = HumanTask.objects.count()
             steps = StepRun.objects.count()
             events = Event.objects.count()
