@@ -157,14 +157,27 @@ def _lock_instances(instance_ids: Sequence[uuid.UUID]) -> None:
 def _store_and_fold(parsed: list[ParsedEvent], source: str) -> IngestResult:
     _lock_instances([p.event.instance_id for p in parsed])
     ids = [p.event_id for p in parsed]
-    seen = set(Event.objects.filter(event_id__in=ids).values_list("event_id", flat=True))
+    seen: dict[uuid.UUID, tuple[str, dict[str, Any]]] = {
+        event_id: (type_, payload)
+        for event_id, type_, payload in Event.objects.filter(event_id__in=ids).values_list(
+            "event_id", "type", "payload"
+        )
+    }
     results: list[EventResult] = []
     rows: list[Event] = []
+    reused: list[IngestProblem] = []
     for index, p in enumerate(parsed):
         if p.event_id in seen:
+            # A sender's own event_id naming different content would otherwise lose data.
+            if p.event_id_given and seen[p.event_id] != (p.type, p.payload()):
+                reused.append(
+                    IngestProblem(
+                        index, "event_id", f"{p.event_id} was already used for a different event"
+                    )
+                )
             results.append(EventResult(index, p.event_id, "duplicate", p.warnings))
             continue
-        seen.add(p.event_id)
+        seen[p.event_id] = (p.type, p.payload())
         results.append(EventResult(index, p.event_id, "accepted", p.warnings))
         rows.append(
             Event(
@@ -178,6 +191,8 @@ def _store_and_fold(parsed: list[ParsedEvent], source: str) -> IngestResult:
                 source=source,
             )
         )
+    if reused:
+        raise IngestError(reused)
     Event.objects.bulk_create(rows)
     changes = refold({row.instance_id for row in rows})
     return IngestResult(results=results, changes=changes, events=rows)

@@ -96,15 +96,6 @@ def test_the_same_event_in_another_spelling_is_a_duplicate() -> None:
     assert Event.objects.count() == 1
 
 
-def test_the_same_event_id_is_a_duplicate_whatever_its_content() -> None:
-    iid = f.new_id()
-    key = f.new_id()
-    ingest_events(events=[{**f.workflow_paused(iid, 1), "event_id": key}], source="t")
-    again = ingest_events(events=[{**f.workflow_paused(iid, 2), "event_id": key}], source="t")
-    assert again.duplicates == 1
-    assert WorkflowInstance.objects.get(instance_id=iid).paused_at == f.at(1)
-
-
 def test_the_same_batch_twice() -> None:
     iid, tid = f.new_id(), f.new_id()
     batch = history(iid, tid)
@@ -271,3 +262,23 @@ def test_record_action_refuses_an_invalid_event() -> None:
     with pytest.raises(IngestError, match="reason"):
         record_action(event=bad, actor="admin")
     assert Event.objects.count() == OutboxCommand.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_an_event_id_reused_for_different_content_is_refused_and_nothing_stored() -> None:
+    iid = f.new_id()
+    event_id = f.new_id()
+    first = {**f.workflow_started(iid, 0), "event_id": event_id}
+    ingest_events(events=[first], source="test")
+    same_again = dict(first)
+    other = {**f.workflow_started(iid, 5, workflow_name="other"), "event_id": event_id}
+    new = f.step_started(iid, 6)
+
+    assert ingest_events(events=[same_again], source="test").duplicates == 1
+    with pytest.raises(IngestError) as excinfo:
+        ingest_events(events=[new, other], source="test")
+
+    (problem,) = excinfo.value.problems
+    assert (problem.index, problem.field) == (1, "event_id")
+    assert "already used for a different event" in problem.message
+    assert Event.objects.count() == 1
