@@ -1,0 +1,143 @@
+"""SQL per request on My tasks and Team queues: a small constant, whatever the data size.
+
+Each list page (and the htmx partial it swaps, ``#task-table``) is measured with 5 tasks in
+one team and again with 60 tasks over three teams, every task in its own workflow instance:
+the counts must be equal and under a bound. An N+1 (a query per row for the instance's
+name or the team's name) adds one query per row shown, 5 then 25, and fails both checks;
+``test_the_check_catches_an_n_plus_1`` proves that it would.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from inbox import selectors
+from inbox.models import HumanTask
+from workflows_ui.models import WorkflowInstance
+
+pytestmark = pytest.mark.django_db
+
+# session, user, paginator count, the page's rows, the workflow names of the filter
+PARTIAL_MAX = 6
+# plus the navigation counts and the permission checks of the console links
+PAGE_MAX = 10
+
+URLS = [
+    "/",
+    "/?due=overdue",
+    "/?due=soon&sort=priority",
+    "/?q=task&sort=-created",
+    "/?workflow=wf-1&sort=created",
+    "/?page=2",
+    "/queues/",
+    "/queues/?sort=-created",
+    "/queues/?q=task&due=overdue",
+    "/queues/?workflow=wf-2",
+    "/queues/?group=team-0",
+    "/queues/?page=2",
+]
+
+
+def add_tasks(user: User, groups: list[Group], n: int) -> None:
+    """n open tasks for the user and n for their teams (round robin), each in its own
+    instance, with a mix of due dates (none, overdue, soon, later) and priorities; plus
+    closed tasks of theirs, which no list may show."""
+    now = timezone.now()
+    instances = WorkflowInstance.objects.bulk_create(
+        WorkflowInstance(
+            instance_id=uuid.uuid4(),
+            workflow_name=f"wf-{i % 4}",
+            status=WorkflowInstance.Status.RUNNING,
+            started_at=now - timedelta(days=1, minutes=i),
+        )
+        for i in range(3 * n)
+    )
+    due = [None, now - timedelta(hours=5), now + timedelta(hours=3), now + timedelta(days=4)]
+    tasks = []
+    for i, instance in enumerate(instances):
+        mine = i < n
+        closed = i >= 2 * n
+        tasks.append(
+            HumanTask(
+                task_id=uuid.uuid4(),
+                instance=instance,
+                step_name=f"step-{i % 3}",
+                title=f"Task {i}",
+                description=f"Description of task {i}",
+                assignee_user=user if mine or closed else None,
+                assignee_group=None if mine or closed else groups[i % len(groups)],
+                due_at=due[i % 4],
+                priority=i % 5,
+                status=HumanTask.Status.COMPLETED if closed else HumanTask.Status.OPEN,
+                created_at=now - timedelta(hours=i),
+            )
+        )
+    HumanTask.objects.bulk_create(tasks)
+
+
+def count_queries(user: User, url: str, *, htmx: bool) -> tuple[int, str]:
+    client = Client()
+    client.force_login(user)
+    headers = {"HX-Request": "true"} if htmx else {}
+    client.get(url, headers=headers)  # anything done once per process is done now
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url, headers=headers)
+    assert response.status_code == 200, url
+    return len(ctx.captured_queries), "\n".join(q["sql"] for q in ctx.captured_queries)
+
+
+def measure(url: str, *, htmx: bool) -> tuple[tuple[int, str], tuple[int, str], int]:
+    """Queries with 5 tasks in one team, then with 60 tasks over three teams; and the rows
+    the large page shows (so a test cannot pass on an empty page)."""
+    user = User.objects.create_user("alice")
+    teams = [Group.objects.create(name=f"team-{i}") for i in range(3)]
+    user.groups.add(teams[0])
+    add_tasks(user, teams[:1], 5)
+    small = count_queries(user, url, htmx=htmx)
+    user.groups.add(*teams[1:])
+    add_tasks(user, teams, 55)
+    large = count_queries(user, url, htmx=htmx)
+    client = Client()
+    client.force_login(user)
+    body = client.get(url, headers={"HX-Request": "true"}).content.decode()
+    return small, large, body.count("data-task-row ")
+
+
+@pytest.mark.parametrize("url", URLS)
+def test_partial_queries_are_constant(url: str) -> None:
+    (small, _), (large, large_sql), rows = measure(url, htmx=True)
+    assert rows > 5, f"{url}: the large page shows {rows} rows"
+    assert small == large, f"{url}: {small} queries with 5 tasks, {large} with 60:\n{large_sql}"
+    assert large <= PARTIAL_MAX, f"{url}: {large} queries:\n{large_sql}"
+
+
+@pytest.mark.parametrize("url", ["/", "/queues/", "/?sort=priority", "/queues/?due=soon"])
+def test_full_page_queries_are_constant(url: str) -> None:
+    (small, _), (large, large_sql), _ = measure(url, htmx=False)
+    assert small == large, f"{url}: {small} queries with 5 tasks, {large} with 60:\n{large_sql}"
+    assert large <= PAGE_MAX, f"{url}: {large} queries:\n{large_sql}"
+
+
+@pytest.mark.parametrize(
+    ("name", "url"), [("my_tasks", "/"), ("team_queue", "/queues/?sort=-created")]
+)
+def test_the_check_catches_an_n_plus_1(
+    monkeypatch: pytest.MonkeyPatch, name: str, url: str
+) -> None:
+    """Without select_related every row loads its instance (and team) on its own: the
+    counts above then grow with the rows shown."""
+    real: Callable[..., Any] = getattr(selectors, name)
+    monkeypatch.setattr(selectors, name, lambda **kwargs: real(**kwargs).select_related(None))
+    (small, _), (large, _), _ = measure(url, htmx=True)
+    assert large > small
+    assert large > PARTIAL_MAX
