@@ -1,0 +1,266 @@
+"""Ingest benchmark: events per second through ``POST /api/events`` on SQLite.
+
+Measures, in one run and on the same simulated events:
+
+1. raw insert: ``Event.objects.bulk_create`` of the events into the log alone, in batches
+   of 100, one transaction each (the limit: no validation, dedupe or projections);
+2. HTTP, batches of 100 events per request;
+3. HTTP, one event per request.
+
+Each measurement gets its own fresh copy of one migrated SQLite file (with the demo users,
+so assignees resolve as they would in use). HTTP goes to a real uvicorn server on
+127.0.0.1, started here as a subprocess with DEBUG off, over one keep-alive connection.
+
+    .venv/bin/python bench/ingest.py [--workflows 1800] [--single 3000] [--port 8765]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+BATCH = 100
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def server_env(db: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": sqlite_url(db),
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": "bench-not-secret-" + "x" * 40,
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+def manage(db: Path, *args: str) -> str:
+    done = subprocess.run(
+        [PYTHON, "manage.py", *args],
+        cwd=ROOT,
+        env=server_env(db),
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return done.stdout
+
+
+def prepare_template(workdir: Path) -> tuple[Path, str]:
+    """A migrated database with the demo users and an ingest token."""
+    template = workdir / "template.sqlite3"
+    manage(template, "migrate", "--noinput")
+    manage(template, "seed_demo")
+    token = manage(template, "create_ingest_token", "bench").strip()
+    # Each command closed its connection, so SQLite folded the WAL into the file: a plain
+    # copy carries everything.
+    return template, token
+
+
+def fresh_copy(template: Path, name: str) -> Path:
+    target = template.with_name(name)
+    shutil.copyfile(template, target)
+    return target
+
+
+def generate_events(workflows: int, seed: int) -> list[dict[str, Any]]:
+    sys.path.insert(0, str(ROOT))
+    from inbox.simulation import generate
+
+    return generate(workflows=workflows, seed=seed).events
+
+
+def free_port(preferred: int) -> int:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", preferred))
+            return preferred
+        except OSError:
+            s.bind(("127.0.0.1", 0))
+            return int(s.getsockname()[1])
+
+
+@contextmanager
+def server(db: Path, port: int) -> Iterator[str]:
+    """uvicorn serving config.asgi on 127.0.0.1:port, stopped on exit."""
+    proc = subprocess.Popen(
+        [
+            str(Path(PYTHON).with_name("uvicorn")),
+            "config.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--lifespan",
+            "off",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=server_env(db),
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(base + "/api/openapi.json", timeout=1)
+                break
+            except httpx.TransportError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the server did not start") from None
+                time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def post_all(base: str, token: str, bodies: Sequence[bytes], warmup: int) -> tuple[float, int, int]:
+    """POST each body in turn on one keep-alive connection; time all but the warm-up."""
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    accepted = duplicates = 0
+    with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
+        started = 0.0
+        for i, body in enumerate(bodies):
+            if i == warmup:
+                started = time.perf_counter()
+            response = client.post("/api/events", content=body)
+            if response.status_code != 200:
+                raise RuntimeError(f"HTTP {response.status_code}: {response.text[:500]}")
+            result = response.json()
+            if i >= warmup:
+                accepted += result["accepted"]
+                duplicates += result["duplicates"]
+        return time.perf_counter() - started, accepted, duplicates
+
+
+def raw_insert(db: Path, events: list[dict[str, Any]]) -> float:
+    """Seconds to bulk_create the events into the log, 100 per transaction (in a child)."""
+    code = f"""
+import json, sys, time
+import django
+django.setup()
+from django.db import transaction
+from inbox.events import parse_event
+from inbox.models import Event
+
+events = json.load(sys.stdin)
+rows = []
+for obj in events:
+    p = parse_event(obj)
+    rows.append(Event(event_id=p.event_id, event_id_given=p.event_id_given, type=p.type,
+        instance_id=p.event.instance_id, task_id=getattr(p.event, "task_id", None),
+        timestamp=p.event.timestamp, payload=p.payload(), source="token:bench"))
+started = time.perf_counter()
+for i in range(0, len(rows), {BATCH}):
+    with transaction.atomic():
+        Event.objects.bulk_create(rows[i : i + {BATCH}])
+print(time.perf_counter() - started)
+"""
+    done = subprocess.run(
+        [PYTHON, "-c", code],
+        cwd=ROOT,
+        env=server_env(db),
+        input=json.dumps(events),
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def count_rows(db: Path) -> dict[str, int]:
+    out = manage(
+        db,
+        "shell",
+        "-c",
+        "import json; from inbox.models import Event, HumanTask; "
+        "from workflows_ui.models import WorkflowInstance as W; "
+        "print(json.dumps({'events': Event.objects.count(), 'instances': W.objects.count(), "
+        "'tasks': HumanTask.objects.count()}))",
+    )
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workflows", type=int, default=1800, help="Simulated workflows.")
+    parser.add_argument("--single", type=int, default=3000, help="Events sent one per request.")
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--port", type=int, default=8765)
+    args = parser.parse_args(argv)
+
+    events = generate_events(args.workflows, args.seed)
+    warmup_batches = 5
+    print(
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC · {platform.python_version()} · "
+        f"{os.cpu_count()} cores · {platform.machine()} · "
+        f"{len(events)} events from {args.workflows} simulated workflows"
+    )
+    with tempfile.TemporaryDirectory(prefix="inbox-bench-") as tmp:
+        template, token = prepare_template(Path(tmp))
+
+        raw_seconds = raw_insert(fresh_copy(template, "raw.sqlite3"), events)
+        raw_rate = len(events) / raw_seconds
+        print(f"raw bulk_create, {BATCH}/transaction: {raw_rate:>9,.0f} events/s")
+
+        batch_db = fresh_copy(template, "batch.sqlite3")
+        bodies = [json.dumps(events[i : i + BATCH]).encode() for i in range(0, len(events), BATCH)]
+        with server(batch_db, free_port(args.port)) as base:
+            seconds, accepted, dupes = post_all(base, token, bodies, warmup_batches)
+        timed = sum(len(json.loads(b)) for b in bodies[warmup_batches:])
+        batch_rate = timed / seconds
+        assert accepted == timed and dupes == 0, (accepted, dupes, timed)
+        rows = count_rows(batch_db)
+        assert rows["events"] == len(events) and rows["instances"] == args.workflows, rows
+        print(
+            f"HTTP, batches of {BATCH}:          {batch_rate:>9,.0f} events/s "
+            f"({batch_rate / raw_rate:.0%} of raw; {rows['tasks']} tasks projected)"
+        )
+
+        single_db = fresh_copy(template, "single.sqlite3")
+        singles = [json.dumps(e).encode() for e in events[: args.single + 50]]
+        with server(single_db, free_port(args.port)) as base:
+            seconds, accepted, dupes = post_all(base, token, singles, 50)
+        single_rate = accepted / seconds
+        assert accepted == len(singles) - 50 and dupes == 0, (accepted, dupes)
+        print(f"HTTP, one event per request:     {single_rate:>9,.0f} events/s")
+
+    targets = [
+        ("batches of 100 >= 10,000 events/s", batch_rate >= 10_000),
+        ("batches of 100 >= 1/4 of raw insert", batch_rate >= raw_rate / 4),
+        ("single events >= 800 events/s", single_rate >= 800),
+    ]
+    for label, ok in targets:
+        print(f"  {'met ' if ok else 'MISSED'}  {label}")
+    return 0 if all(ok for _, ok in targets) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
