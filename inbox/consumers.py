@@ -40,6 +40,7 @@ T = TypeVar("T")
 
 MAX_MESSAGE_CHARS = 4096
 LIST_MODES = ("mine", "queue", "done")
+TABLE_TAGS = ("<tr", "<tbody")
 
 # Per-process results shared by every socket handling the same broadcast (keys start with
 # the broadcast id). Bounded: a broadcast's fan-out finishes long before it is evicted.
@@ -126,8 +127,23 @@ class LiveConsumer(AsyncWebsocketConsumer):
             self.joined.discard(group)
 
     async def _send_html(self, html: str) -> None:
-        if html.strip():
+        if html := html.strip():
             await self.send(text_data=html)
+
+    async def _send_parts(self, parts: list[str]) -> None:
+        """Send fragments; table rows each in a message of their own.
+
+        htmx parses a message inside a <template>, whose parsing mode follows the first tag:
+        rows after a <div> would lose their <tr>/<td> tags, and rows together get wrapped
+        in one implied <tbody>.
+        """
+        rest = []
+        for part in parts:
+            if part.lstrip().startswith(TABLE_TAGS):
+                await self._send_html(part)
+            else:
+                rest.append(part)
+        await self._send_html("".join(rest))
 
     # --- what the page asks for --------------------------------------------------------------
 
@@ -279,7 +295,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
             parts.extend(await self._task_parts(event["id"], change))
         if my_count or queue_counts:
             parts.append(await self._counts_html(my=my_count, queues=queue_counts, msg=event["id"]))
-        await self._send_html("".join(parts))
+        await self._send_parts(parts)
 
     def _holds(self, mode: str, audience: list[Any] | None) -> bool:
         """Whether a task in this state belongs on my ``mode`` list."""
@@ -424,7 +440,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
                         ),
                     )
                 )
-        await self._send_html("".join(parts))
+        await self._send_parts(parts)
 
     async def _instance_html(self, msg: str | None, instance_id: str) -> str:
         """The instance page's live regions: status, open tasks, timeline."""

@@ -46,16 +46,38 @@
     resyncPending = setTimeout(function () { resyncPending = null; resync(); }, 300);
   }
 
+  // The socket's state, for styles and tests: <html data-live-socket="open|closed">.
+  document.addEventListener("htmx:wsClose", function () {
+    document.documentElement.dataset.liveSocket = "closed";
+  });
+
   document.addEventListener("htmx:wsOpen", function (event) {
+    document.documentElement.dataset.liveSocket = "open";
     var socket = event.detail.socketWrapper;
     watchMessages().forEach(function (m) { socket.send(JSON.stringify(m)); });
     resync();
   });
 
-  // A row htmx could not place (its table was empty, or replaced meanwhile): fetch the region.
+  // A row htmx could not place (its table was empty, or replaced meanwhile): fetch the
+  // region, and highlight the new rows once they are in.
+  var flashAfterResync = new Set();
   document.body.addEventListener("htmx:oobErrorNoTarget", function (event) {
     var content = event.detail && event.detail.content;
-    if (content && content.hasAttribute && content.hasAttribute("data-live-miss")) resyncSoon();
+    if (!content || !content.hasAttribute || !content.hasAttribute("data-live-miss")) return;
+    content.querySelectorAll("tr[data-live-new]").forEach(function (row) {
+      flashAfterResync.add(row.id);
+    });
+    resyncSoon();
+  });
+
+  document.body.addEventListener("htmx:afterSettle", function () {
+    flashAfterResync.forEach(function (id) {
+      var row = document.getElementById(id);
+      if (!row) return;
+      flashAfterResync.delete(id);
+      row.classList.add("flash");
+      setTimeout(function () { row.classList.remove("flash"); }, FLASH_MS);
+    });
   });
 
   // No duplicate rows: an arriving row that is already on the page replaces it instead.
