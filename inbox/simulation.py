@@ -386,7 +386,10 @@ class _Script:
         """A human step: created, perhaps reassigned, and completed unless left open."""
         t = self.emit(t, "StepStarted", step_name=name, step_type="HUMAN")
         task_id = self.sim.uuid()
-        assignee = self.sim.pick_assignee(users, group, leave_open=leave_open)
+        # A canceled workflow's tasks close at once: they do not count towards inboxes.
+        assignee = self.sim.pick_assignee(
+            users, group, leave_open=leave_open and self.outcome != "canceled"
+        )
         reassign_to = None
         if self.rng.random() < 0.18:
             # Someone was away, or the engine routed it wrongly: create for another, then move.
@@ -767,7 +770,7 @@ def _review(s: _Script) -> None:
             "hr_review",
             title=f"HR review: {title}",
             description="Check anything that touches staff, contractors or personal data.",
-            users=("carol",),
+            users=TEAM_MEMBERS["hr"],
             group="hr",
             schema=DOCUMENT_REVIEW_SCHEMA,
             form_data=review("approve"),
@@ -915,7 +918,7 @@ def _onboarding(s: _Script) -> None:
         "welcome_meeting",
         title=f"Welcome meeting with {name}",
         description="Book the first-day welcome and introduce their onboarding buddy.",
-        users=("carol",),
+        users=TEAM_MEMBERS["hr"],
         group="hr",
         schema=WELCOME_SCHEMA,
         form_data=lambda: {"meeting_date": start_date, "buddy": rng.choice(EMPLOYEES)},
@@ -960,13 +963,18 @@ class Simulator:
         self.seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
         self.rng = random.Random(self.seed)
         self.now = (now or datetime.now(UTC)).astimezone(UTC)
+        # Ids come from their own stream, seeded with the seed and ``now``: the same seed
+        # later makes the same story at other times, so it must not reuse the event ids
+        # (ingest refuses an event id reused for different content).
+        self.ids = random.Random(f"{self.seed}/{self.now.isoformat()}")
         self.count = 0
         # Open tasks handed out per demo user, so every inbox gets its share.
         self.open_load: Counter[str] = Counter()
+        self.group_load: Counter[str] = Counter()
         self.open_tasks = 0
 
     def uuid(self) -> uuid.UUID:
-        return uuid.UUID(int=self.rng.getrandbits(128), version=4)
+        return uuid.UUID(int=self.ids.getrandbits(128), version=4)
 
     def pick_assignee(self, users: Sequence[str], group: str, *, leave_open: bool) -> str:
         """A user, a team, or now and then nobody known; open tasks go round fairly."""
@@ -976,9 +984,11 @@ class Simulator:
             turn = self.open_tasks % 8
             if turn == 5:
                 return self.rng.choice(UNKNOWN_ASSIGNEES)
-            if turn in (2, 7):
-                return self.rng.choice((group, f"group:{group}"))
             least = min(self.open_load[u] for u in users)
+            # Every inbox, then every team queue, gets a couple before the rhythm takes over.
+            if least >= 2 and (self.group_load[group] < 2 or turn in (2, 7)):
+                self.group_load[group] += 1
+                return self.rng.choice((group, f"group:{group}"))
             user = self.rng.choice([u for u in users if self.open_load[u] == least])
             self.open_load[user] += 1
             return user

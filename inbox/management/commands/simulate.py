@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import time
 from collections import Counter
+from datetime import datetime
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Count
 
+from inbox.events import parse_datetime
 from inbox.models import Event, HumanTask
 from inbox.services import ingest_events
 from inbox.simulation import LiveFeed, generate
@@ -30,6 +33,13 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--seed", type=int, default=None, help="Random seed, to repeat a run exactly."
+        )
+        parser.add_argument(
+            "--now",
+            type=_aware,
+            default=None,
+            help="Lay the workflows out up to this ISO 8601 time instead of the current "
+            "time (with --seed, repeats a run event for event).",
         )
         parser.add_argument(
             "--if-empty",
@@ -77,7 +87,7 @@ class Command(BaseCommand):
 
     def _once(self, options: dict[str, Any]) -> None:
         started = time.perf_counter()
-        batch = generate(workflows=options["workflows"], seed=options["seed"])
+        batch = generate(workflows=options["workflows"], seed=options["seed"], now=options["now"])
         accepted = duplicates = 0
         for start in range(0, len(batch.events), BATCH_SIZE):
             result = ingest_events(events=batch.events[start : start + BATCH_SIZE], source=SOURCE)
@@ -149,6 +159,13 @@ class Command(BaseCommand):
         self.stdout.write("  open tasks by person: " + (_fmt(Counter(by_user)) or "none"))
         self.stdout.write("  open tasks by team:   " + (_fmt(Counter(by_group)) or "none"))
         self.stdout.write(f"  unrouted open tasks:  {open_tasks.unrouted().count()}")
+
+
+def _aware(value: str) -> datetime:
+    try:
+        return parse_datetime(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _fmt(counter: Counter[str]) -> str:
