@@ -99,6 +99,7 @@ class TaskOut(Schema):
     previous_assignee: str
     last_reassigned_at: datetime | None
     last_reassigned_by: str
+    last_reassign_reason: str
     closed_at: datetime | None
 
 

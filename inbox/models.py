@@ -178,6 +178,7 @@ class HumanTask(models.Model):
     reassignment_count = models.PositiveIntegerField(default=0)
     last_reassigned_at = models.DateTimeField(null=True, blank=True)
     last_reassigned_by = models.CharField(max_length=200, blank=True)
+    last_reassign_reason = models.TextField(blank=True)
     previous_assignee = models.CharField(max_length=200, blank=True)
     # Bumped by every person's action: the conditional update that lets exactly one of two
     # simultaneous actions win. Not part of the fold, so a rebuild leaves it alone.

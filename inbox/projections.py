@@ -104,6 +104,7 @@ def _task_defaults(task_id: uuid.UUID, step_name: str) -> dict[str, Any]:
         "reassignment_count": 0,
         "last_reassigned_at": None,
         "last_reassigned_by": "",
+        "last_reassign_reason": "",
         "previous_assignee": "",
     }
 
@@ -299,6 +300,7 @@ def fold_instance(instance_id: uuid.UUID, events: Iterable[EventRow]) -> Fold:
                     assignee=_s(p.get("to_assignee")),
                     last_reassigned_at=ts,
                     last_reassigned_by=_s(p.get("reassigned_by")),
+                    last_reassign_reason=_s(p.get("reason")),
                     reassignment_count=task["reassignment_count"] + 1,
                 )
             elif task["status"] == TaskStatus.OPEN:

@@ -160,7 +160,10 @@ def test_reassign_to_a_person(people: People) -> None:
     bob_inbox = text(as_user(people.bob).get("/"))
     assert row_ids(bob_inbox) == [str(task.task_id)]
     page = text(as_user(people.bob).get(f"/tasks/{task.task_id}/"))
-    assert "<dt>Reassigned</dt><dd>1 time, last from alice</dd>" in page
+    assert (
+        "<dt>Reassigned</dt><dd>1 time; last from alice, by alice: “Bob knows this supplier”</dd>"
+        in page
+    )
 
 
 def test_reassign_to_a_team(people: People) -> None:

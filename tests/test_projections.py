@@ -773,3 +773,18 @@ def test_timestamps_keep_microseconds(iid: str) -> None:
     ts = f.at(0) + timedelta(microseconds=123456)
     f.ingest([f.workflow_started(iid, ts)])
     assert instance(iid).started_at == ts
+
+
+@pytest.mark.django_db
+def test_the_reason_of_the_last_reassignment_is_kept_and_shown_by_the_api(api_client) -> None:
+    iid, tid = f.new_id(), f.new_id()
+    f.ingest(
+        [
+            f.human_task_created(iid, 0, task_id=tid, assignee="alice"),
+            f.human_task_reassigned(iid, 1, task_id=tid, to_assignee="bob", reason="first"),
+            f.human_task_reassigned(iid, 2, task_id=tid, to_assignee="carol", reason="on vacation"),
+        ]
+    )
+    (task,) = api_client.get(f"/api/tasks?instance_id={iid}").json()["items"]
+    assert task["last_reassign_reason"] == "on vacation"
+    assert task["reassignment_count"] == 2
