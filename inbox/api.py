@@ -13,7 +13,7 @@ from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from ninja import Field, NinjaAPI, Query, Schema
+from ninja import Field, NinjaAPI, Query, Schema, Status
 from ninja.errors import AuthenticationError
 from ninja.pagination import LimitOffsetPagination, paginate
 from ninja.security import HttpBearer, SessionAuth
@@ -372,20 +372,18 @@ def _actionable_task(request: HttpRequest, task_id: uuid.UUID) -> HumanTask:
 
 def _act(request: HttpRequest, task: HumanTask, action: Callable[[], HumanTask]) -> Any:
     if not task.is_open:
-        return 409, {"detail": services.describe_task_state(task), "task": task}
+        return Status(409, {"detail": services.describe_task_state(task), "task": task})
     try:
         action()
     except services.TaskConflict as exc:
-        return 409, {"detail": str(exc), "task": exc.task}
+        return Status(409, {"detail": str(exc), "task": exc.task})
     except services.InvalidFormData as exc:
-        return 422, {
-            "errors": [{"index": None, "field": f or "", "message": m} for f, m in exc.errors]
-        }
+        errors = [{"index": None, "field": f or "", "message": m} for f, m in exc.errors]
+        return Status(422, {"errors": errors})
     except services.ActionRefused as exc:
-        return 422, {"errors": [{"index": None, "field": "", "message": str(exc)}]}
-    return 200, HumanTask.objects.select_related("instance", "assignee_user", "assignee_group").get(
-        pk=task.pk
-    )
+        return Status(422, {"errors": [{"index": None, "field": "", "message": str(exc)}]})
+    related = ("instance", "assignee_user", "assignee_group")
+    return Status(200, HumanTask.objects.select_related(*related).get(pk=task.pk))
 
 
 _ACTION_RESPONSES = {200: TaskOut, 404: DetailOut, 409: ConflictOut, 422: ErrorsOut}

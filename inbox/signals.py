@@ -11,6 +11,7 @@ from django.db.models.signals import post_save
 
 from inbox.models import HumanTask
 from inbox.projections import refold
+from inbox.services import events_ingested
 
 
 def route_waiting_tasks(name: str, prefix: str) -> None:
@@ -22,7 +23,9 @@ def route_waiting_tasks(name: str, prefix: str) -> None:
     )
     if instance_ids:
         with transaction.atomic():
-            refold(instance_ids)
+            changes = refold(instance_ids)
+            # Open pages hear of the newly routed tasks as of any ingest.
+            transaction.on_commit(lambda: events_ingested.send(sender=HumanTask, changes=changes))
 
 
 def _user_saved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:

@@ -28,3 +28,25 @@ def test_task_for_unknown_group_is_routed_when_the_group_is_created() -> None:
     f.ingest([f.workflow_started(iid, 0), f.human_task_created(iid, 1, assignee="group:audit")])
     group = Group.objects.create(name="audit")
     assert HumanTask.objects.get().assignee_group == group
+
+
+@pytest.mark.django_db(transaction=True)
+def test_routing_a_waiting_task_is_announced_to_the_live_layer() -> None:
+    from inbox.services import events_ingested
+
+    iid = f.new_id()
+    f.ingest([f.workflow_started(iid, 0), f.human_task_created(iid, 1, assignee="yann")])
+    heard = []
+
+    def listener(sender, changes, **kwargs) -> None:
+        heard.append(changes)
+
+    events_ingested.connect(listener)
+    try:
+        yann = User.objects.create_user("yann")
+    finally:
+        events_ingested.disconnect(listener)
+
+    (changes,) = heard
+    (change,) = changes.tasks
+    assert change.before[1] is None and change.after[1] == yann.pk
