@@ -7,9 +7,10 @@ import json
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -358,9 +359,14 @@ class DetailOut(Schema):
     detail: str
 
 
+def _person(request: HttpRequest) -> User:
+    """The signed-in person (SessionAuth has already refused anyone else)."""
+    return cast(User, request.user)
+
+
 def _actionable_task(request: HttpRequest, task_id: uuid.UUID) -> HumanTask:
     task = get_object_or_404(
-        selectors.visible_tasks(user=request.user).select_related(
+        selectors.visible_tasks(user=_person(request)).select_related(
             "instance", "assignee_user", "assignee_group"
         ),
         task_id=task_id,
@@ -401,7 +407,7 @@ def complete(request: HttpRequest, task_id: uuid.UUID, body: CompleteIn) -> Any:
         request,
         task,
         lambda: services.complete_task(
-            task=task, user=request.user, form_data=body.form_data, comment=body.comment
+            task=task, user=_person(request), form_data=body.form_data, comment=body.comment
         ),
     )
 
@@ -418,7 +424,7 @@ def reassign(request: HttpRequest, task_id: uuid.UUID, body: ReassignIn) -> Any:
         request,
         task,
         lambda: services.reassign_task(
-            task=task, user=request.user, to_assignee=body.to_assignee, reason=body.reason
+            task=task, user=_person(request), to_assignee=body.to_assignee, reason=body.reason
         ),
     )
 
@@ -431,7 +437,7 @@ def reassign(request: HttpRequest, task_id: uuid.UUID, body: ReassignIn) -> Any:
 )
 def claim(request: HttpRequest, task_id: uuid.UUID) -> Any:
     task = _actionable_task(request, task_id)
-    return _act(request, task, lambda: services.claim_task(task=task, user=request.user))
+    return _act(request, task, lambda: services.claim_task(task=task, user=_person(request)))
 
 
 @api.post(
@@ -442,4 +448,4 @@ def claim(request: HttpRequest, task_id: uuid.UUID) -> Any:
 )
 def release(request: HttpRequest, task_id: uuid.UUID) -> Any:
     task = _actionable_task(request, task_id)
-    return _act(request, task, lambda: services.release_task(task=task, user=request.user))
+    return _act(request, task, lambda: services.release_task(task=task, user=_person(request)))

@@ -13,7 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+    from django.contrib.auth.models import AnonymousUser, User
 
 
 class AppendOnlyError(RuntimeError):
@@ -107,7 +107,7 @@ class HumanTaskQuerySet(models.QuerySet["HumanTask"]):
     def open(self) -> HumanTaskQuerySet:
         return self.filter(status=HumanTask.Status.OPEN)
 
-    def for_user(self, user: AbstractBaseUser | AnonymousUser) -> HumanTaskQuerySet:
+    def for_user(self, user: User | AnonymousUser) -> HumanTaskQuerySet:
         """Tasks this user may see: theirs, their groups', or all for those who manage."""
         if not user.is_authenticated:
             return self.none()
@@ -121,7 +121,7 @@ class HumanTaskQuerySet(models.QuerySet["HumanTask"]):
             | Q(completed_by_user=user)
         )
 
-    def assigned_to(self, user: AbstractBaseUser) -> HumanTaskQuerySet:
+    def assigned_to(self, user: User) -> HumanTaskQuerySet:
         return self.filter(assignee_user=user)
 
     def unrouted(self) -> HumanTaskQuerySet:

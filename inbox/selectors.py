@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
+from django.contrib.auth.models import AnonymousUser, Group, User
 from django.db.models import Count, F, Func, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.db.models.lookups import Exact
@@ -18,16 +18,16 @@ from inbox.events import TYPE_RANK
 from inbox.models import Event, HumanTask
 from workflows_ui.models import WorkflowInstance
 
-User = AbstractBaseUser | AnonymousUser
+Person = User | AnonymousUser
 
 
-def can_see_all(user: User) -> bool:
+def can_see_all(user: Person) -> bool:
     return user.has_perm("workflows_ui.manage_instances") or user.has_perm(
         "workflows_ui.view_history"
     )
 
 
-def api_task_list(*, user: User | None, filters: dict[str, Any]) -> QuerySet[HumanTask]:
+def api_task_list(*, user: Person | None, filters: dict[str, Any]) -> QuerySet[HumanTask]:
     """Tasks for the API; ``user=None`` means an ingest token, which sees every task."""
     qs = HumanTask.objects.select_related("instance", "assignee_user", "assignee_group")
     if user is not None:
@@ -48,7 +48,7 @@ def api_task_list(*, user: User | None, filters: dict[str, Any]) -> QuerySet[Hum
     return qs.order_by("-created_at", "-id")
 
 
-def visible_instances(*, user: User | None) -> QuerySet[WorkflowInstance]:
+def visible_instances(*, user: Person | None) -> QuerySet[WorkflowInstance]:
     """Instances a reader may see: all for tokens and managers, else those with their tasks."""
     qs = WorkflowInstance.objects.all()
     if user is None or can_see_all(user):
@@ -59,7 +59,7 @@ def visible_instances(*, user: User | None) -> QuerySet[WorkflowInstance]:
     return qs.filter(instance_id__in=task_instances)
 
 
-def api_instance_list(*, user: User | None, filters: dict[str, Any]) -> QuerySet[WorkflowInstance]:
+def api_instance_list(*, user: Person | None, filters: dict[str, Any]) -> QuerySet[WorkflowInstance]:
     qs = visible_instances(user=user)
     if "status" in filters:
         qs = qs.filter(status=filters["status"].lower())
@@ -132,18 +132,18 @@ def filter_tasks(qs: QuerySet[HumanTask], filters: dict[str, Any]) -> QuerySet[H
     return qs
 
 
-def my_tasks(*, user: AbstractBaseUser, filters: dict[str, Any]) -> QuerySet[HumanTask]:
+def my_tasks(*, user: User, filters: dict[str, Any]) -> QuerySet[HumanTask]:
     """Open tasks assigned to this person, filtered and sorted."""
     qs = HumanTask.objects.open().filter(assignee_user=user).select_related("instance")
     return filter_tasks(qs, filters).order_by(*_ordering(filters.get("sort", "due")))
 
 
-def user_groups(user: AbstractBaseUser) -> QuerySet[Group]:
+def user_groups(user: User) -> QuerySet[Group]:
     """The teams whose queues this person works (role groups have no queue of their own)."""
     return user.groups.order_by("name")  # type: ignore[attr-defined]
 
 
-def team_queue(*, user: AbstractBaseUser, filters: dict[str, Any]) -> QuerySet[HumanTask]:
+def team_queue(*, user: User, filters: dict[str, Any]) -> QuerySet[HumanTask]:
     """Open tasks assigned to this person's groups (or one of them)."""
     groups = user_groups(user)
     if name := filters.get("group"):
@@ -153,21 +153,20 @@ def team_queue(*, user: AbstractBaseUser, filters: dict[str, Any]) -> QuerySet[H
     return filter_tasks(qs, filters).order_by(*_ordering(filters.get("sort", "due")))
 
 
-def _reassigned_by(user: AbstractBaseUser) -> QuerySet[Event]:
+def _reassigned_by(user: User) -> QuerySet[Event, Any]:
     return Event.objects.filter(
         type="HumanTaskReassigned", payload__reassigned_by=user.get_username()
     ).values("task_id")
 
 
-def done_tasks(*, user: AbstractBaseUser, filters: dict[str, Any]) -> QuerySet[HumanTask]:
+def done_tasks(*, user: User, filters: dict[str, Any]) -> QuerySet[HumanTask]:
     """Tasks this person completed or reassigned, newest first."""
     # A claim is a reassignment by me to me: while I still hold the task it is not done.
     still_mine = Q(status=HumanTask.Status.OPEN, assignee_user=user)
-    qs = HumanTask.objects.filter(
+    mine = HumanTask.objects.filter(
         Q(completed_by_user=user) | (Q(task_id__in=_reassigned_by(user)) & ~still_mine)
     ).select_related("instance", "assignee_user", "assignee_group")
-    qs = filter_tasks(qs, filters)
-    return qs.annotate(done_at=Coalesce("completed_at", "last_reassigned_at")).order_by(
+    return filter_tasks(mine, filters).annotate(done_at=Coalesce("completed_at", "last_reassigned_at")).order_by(
         F("done_at").desc(nulls_last=True), "-id"
     )
 
@@ -179,7 +178,7 @@ def workflow_names(qs: QuerySet[HumanTask]) -> list[str]:
     )
 
 
-def nav_counts(*, user: AbstractBaseUser) -> dict[str, Any]:
+def nav_counts(*, user: User) -> dict[str, Any]:
     """Open-task counts for the navigation: mine, and each of my groups' queues."""
     mine = HumanTask.objects.open().filter(assignee_user=user).count()
     per_group = list(
@@ -190,7 +189,7 @@ def nav_counts(*, user: AbstractBaseUser) -> dict[str, Any]:
     return {"my": mine, "queues": per_group, "queue_total": sum(n for _, n in per_group)}
 
 
-def may_act(user: AbstractBaseUser | AnonymousUser, task: HumanTask) -> bool:
+def may_act(user: Person, task: HumanTask) -> bool:
     """The assignee, members of the assignee group, and admins may act on an open task."""
     if not user.is_authenticated or not task.is_open:
         return False
@@ -203,7 +202,7 @@ def may_act(user: AbstractBaseUser | AnonymousUser, task: HumanTask) -> bool:
     return False
 
 
-def visible_tasks(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[HumanTask]:
+def visible_tasks(*, user: Person) -> QuerySet[HumanTask]:
     """Tasks a person may open: theirs and their groups', those they completed or
     reassigned, and every task for admins and managers."""
     if not user.is_authenticated:
@@ -218,7 +217,7 @@ def visible_tasks(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[HumanTa
     )
 
 
-def task_detail(*, user: AbstractBaseUser | AnonymousUser, task_id: uuid.UUID) -> HumanTask:
+def task_detail(*, user: Person, task_id: uuid.UUID) -> HumanTask:
     """One task for its page, or Http404 when this person may not see it."""
     qs = visible_tasks(user=user).select_related(
         "instance", "assignee_user", "assignee_group", "completed_by_user"

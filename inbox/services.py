@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.dispatch import Signal
@@ -269,7 +269,7 @@ def _win(task: HumanTask) -> None:
 
 @transaction.atomic
 def complete_task(
-    *, task: HumanTask, user: AbstractBaseUser, form_data: dict[str, Any] | None, comment: str = ""
+    *, task: HumanTask, user: User, form_data: dict[str, Any] | None, comment: str = ""
 ) -> HumanTask:
     """Complete a task as ``user``; exactly one of two simultaneous completions wins.
 
@@ -308,7 +308,7 @@ def assignee_name(value: str) -> str:
 
 @transaction.atomic
 def reassign_task(
-    *, task: HumanTask, user: AbstractBaseUser, to_assignee: str, reason: str
+    *, task: HumanTask, user: User, to_assignee: str, reason: str
 ) -> HumanTask:
     """Hand a task to another person or team, with the reason they will read."""
     to_assignee = assignee_name(to_assignee)
@@ -333,7 +333,7 @@ def reassign_task(
     return HumanTask.objects.get(pk=task.pk)
 
 
-def claim_task(*, task: HumanTask, user: AbstractBaseUser) -> HumanTask:
+def claim_task(*, task: HumanTask, user: User) -> HumanTask:
     """Take a task from a team queue: a reassignment from the group to me."""
     if task.assignee_group_id is None:
         raise ActionRefused("Only tasks in a team queue can be claimed.")
@@ -357,7 +357,7 @@ def release_group(task: HumanTask) -> str | None:
     return previous if group_id is not None else None
 
 
-def release_task(*, task: HumanTask, user: AbstractBaseUser) -> HumanTask:
+def release_task(*, task: HumanTask, user: User) -> HumanTask:
     """Give a claimed task back to the team queue it came from."""
     group = release_group(task)
     if group is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -16,10 +17,10 @@ from inbox.services import events_ingested
 
 def route_waiting_tasks(name: str, prefix: str) -> None:
     """Re-fold the instances whose unrouted tasks name this user or group."""
-    instance_ids = set(
+    instance_ids: set[uuid.UUID] = set(
         HumanTask.objects.unrouted()
         .filter(assignee__in=[name, f"{prefix}:{name}"])
-        .values_list("instance_id", flat=True)
+        .values_list("instance__instance_id", flat=True)
     )
     if instance_ids:
         with transaction.atomic():

@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.contrib.auth.models import User
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -21,7 +22,10 @@ from inbox.models import HumanTask
 
 
 class HtmxHttpRequest(HttpRequest):
+    """A signed-in person's request, as django-htmx and login_required leave it."""
+
     htmx: HtmxDetails
+    user: User
 
 
 def _partial(request: HtmxHttpRequest, template: str, partial: str) -> str:
@@ -279,7 +283,7 @@ def bulk_action(request: HtmxHttpRequest) -> HttpResponse:
 
 
 def _bulk_one(
-    request: HttpRequest, task: HumanTask, action: str | None, form: ReassignForm | None
+    request: HtmxHttpRequest, task: HumanTask, action: str | None, form: ReassignForm | None
 ) -> dict[str, Any]:
     if not task.is_open:
         message = services.describe_task_state(task)

@@ -9,7 +9,7 @@ class StepRunInline(admin.TabularInline):
     model = StepRun
     extra = 0
     can_delete = False
-    fields = ["step_name", "attempt", "step_type", "status", "started_at", "ended_at"]
+    fields = ("step_name", "attempt", "step_type", "status", "started_at", "ended_at")
     readonly_fields = fields
 
 

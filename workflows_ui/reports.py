@@ -118,7 +118,8 @@ def workflow_rows(*, filters: dict[str, Any]) -> list[WorkflowRow]:
         .values_list("workflow_name", "duration_seconds")
         .iterator(chunk_size=5000)
     ):
-        rows.setdefault(name, WorkflowRow(name)).durations.append(seconds)
+        if seconds is not None:
+            rows.setdefault(name, WorkflowRow(name)).durations.append(seconds)
     return sorted(rows.values(), key=lambda r: r.workflow_name)
 
 

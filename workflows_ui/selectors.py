@@ -163,18 +163,18 @@ def instance_get(*, instance_id: uuid.UUID) -> WorkflowInstance | None:
 def instance_open_tasks(*, instance_id: uuid.UUID) -> QuerySet[HumanTask]:
     return (
         HumanTask.objects.open()
-        .filter(instance_id=instance_id)
+        .filter(instance__instance_id=instance_id)
         .select_related("assignee_user", "assignee_group")
         .order_by("created_at", "id")
     )
 
 
 def instance_tasks(*, instance_id: uuid.UUID) -> list[HumanTask]:
-    return list(HumanTask.objects.filter(instance_id=instance_id).order_by("created_at", "id"))
+    return list(HumanTask.objects.filter(instance__instance_id=instance_id).order_by("created_at", "id"))
 
 
 def instance_steps(*, instance_id: uuid.UUID) -> list[StepRun]:
-    return list(StepRun.objects.filter(instance_id=instance_id).order_by("started_at", "id"))
+    return list(StepRun.objects.filter(instance__instance_id=instance_id).order_by("started_at", "id"))
 
 
 def instance_events(*, instance_id: uuid.UUID) -> list[Event]:
@@ -185,7 +185,7 @@ def instance_timeline(
     *, instance_id: uuid.UUID, kinds: list[Kind] | None = None
 ) -> list[TimelineEntry]:
     """The instance's events as sentences, in fold order, optionally of some kinds only."""
-    titles = dict(HumanTask.objects.filter(instance_id=instance_id).values_list("task_id", "title"))
+    titles = dict(HumanTask.objects.filter(instance__instance_id=instance_id).values_list("task_id", "title"))
     return timeline_entries(instance_events(instance_id=instance_id), titles, kinds=kinds)
 
 
@@ -196,7 +196,8 @@ def reassignment_times(*, instance_id: uuid.UUID) -> dict[uuid.UUID, list[dateti
         .order_by("timestamp")
         .values_list("task_id", "timestamp")
     ):
-        times.setdefault(task_id, []).append(ts)
+        if task_id is not None:
+            times.setdefault(task_id, []).append(ts)
     return times
 
 

@@ -40,7 +40,8 @@ def form_data_rows(task: HumanTask) -> list[tuple[str, str]]:
     props = (task.form_schema or {}).get("properties") or {}
     rows = []
     for key in [*[k for k in props if k in data], *[k for k in data if k not in props]]:
-        spec = props.get(key) if isinstance(props.get(key), dict) else {}
+        found = props.get(key)
+        spec: dict[str, Any] = found if isinstance(found, dict) else {}
         label = spec.get("title") or str(key).replace("_", " ").capitalize()
         rows.append((label, _readable(data[key])))
     return rows
@@ -48,7 +49,7 @@ def form_data_rows(task: HumanTask) -> list[tuple[str, str]]:
 
 @register.filter
 def ago(value: datetime | None) -> str:
-    """"3 hours ago" or "in 2 days": the largest unit only, for dense tables."""
+    """ "3 hours ago" or "in 2 days": the largest unit only, for dense tables."""
     if value is None:
         return ""
     now = timezone.now()
