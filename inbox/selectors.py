@@ -59,7 +59,9 @@ def visible_instances(*, user: Person | None) -> QuerySet[WorkflowInstance]:
     return qs.filter(instance_id__in=task_instances)
 
 
-def api_instance_list(*, user: Person | None, filters: dict[str, Any]) -> QuerySet[WorkflowInstance]:
+def api_instance_list(
+    *, user: Person | None, filters: dict[str, Any]
+) -> QuerySet[WorkflowInstance]:
     qs = visible_instances(user=user)
     if "status" in filters:
         qs = qs.filter(status=filters["status"].lower())
@@ -166,8 +168,10 @@ def done_tasks(*, user: User, filters: dict[str, Any]) -> QuerySet[HumanTask]:
     mine = HumanTask.objects.filter(
         Q(completed_by_user=user) | (Q(task_id__in=_reassigned_by(user)) & ~still_mine)
     ).select_related("instance", "assignee_user", "assignee_group")
-    return filter_tasks(mine, filters).annotate(done_at=Coalesce("completed_at", "last_reassigned_at")).order_by(
-        F("done_at").desc(nulls_last=True), "-id"
+    return (
+        filter_tasks(mine, filters)
+        .annotate(done_at=Coalesce("completed_at", "last_reassigned_at"))
+        .order_by(F("done_at").desc(nulls_last=True), "-id")
     )
 
 

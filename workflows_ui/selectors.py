@@ -170,11 +170,15 @@ def instance_open_tasks(*, instance_id: uuid.UUID) -> QuerySet[HumanTask]:
 
 
 def instance_tasks(*, instance_id: uuid.UUID) -> list[HumanTask]:
-    return list(HumanTask.objects.filter(instance__instance_id=instance_id).order_by("created_at", "id"))
+    return list(
+        HumanTask.objects.filter(instance__instance_id=instance_id).order_by("created_at", "id")
+    )
 
 
 def instance_steps(*, instance_id: uuid.UUID) -> list[StepRun]:
-    return list(StepRun.objects.filter(instance__instance_id=instance_id).order_by("started_at", "id"))
+    return list(
+        StepRun.objects.filter(instance__instance_id=instance_id).order_by("started_at", "id")
+    )
 
 
 def instance_events(*, instance_id: uuid.UUID) -> list[Event]:
@@ -185,7 +189,9 @@ def instance_timeline(
     *, instance_id: uuid.UUID, kinds: list[Kind] | None = None
 ) -> list[TimelineEntry]:
     """The instance's events as sentences, in fold order, optionally of some kinds only."""
-    titles = dict(HumanTask.objects.filter(instance__instance_id=instance_id).values_list("task_id", "title"))
+    titles = dict(
+        HumanTask.objects.filter(instance__instance_id=instance_id).values_list("task_id", "title")
+    )
     return timeline_entries(instance_events(instance_id=instance_id), titles, kinds=kinds)
 
 
