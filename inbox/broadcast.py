@@ -14,11 +14,13 @@ The channel layer delivers at most once; pages re-sync on every (re)connect (sta
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import os
 import uuid
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal, TypedDict
 
 from asgiref.sync import async_to_sync
@@ -107,14 +109,57 @@ def broadcast_id() -> str:
 
 
 def send(group: str, payload: Payload) -> None:
-    """The one way a broadcast leaves this process; a lost message is re-synced later."""
+    """One message; see ``send_many``."""
+    send_many([(group, payload)])
+
+
+def send_many(messages: list[tuple[str, Payload]]) -> None:
+    """The one way broadcasts leave this process: all of them from one ``async_to_sync``.
+
+    Each ``async_to_sync`` call is a thread hop (in uvicorn, onto the server's event loop,
+    where the in-memory layer's consumers live), so a batch's messages share one. A lost
+    message is re-synced later: a failure is logged, never raised (the commit stands).
+
+    Sync code running on a thread whose event loop is running (a Playwright sync test, a
+    notebook) cannot block on ``async_to_sync`` there; the sends go to a worker thread with
+    an event loop of its own, and we wait for them. Channels' advice for this case is "do not
+    call sync code from the async thread"; the worker thread is how to honour it from here.
+    """
     layer = get_channel_layer()
-    if layer is None:
+    if layer is None or not messages:
         return
+
+    async def send_all() -> None:
+        for group, payload in messages:
+            try:
+                await layer.group_send(group, dict(payload))
+            except Exception:  # one group's failure must not starve the others
+                logger.exception("live broadcast to %s failed", group)
+
     try:
-        async_to_sync(layer.group_send)(group, dict(payload))
-    except Exception:  # the commit stands; clients converge on their next (re)connect
-        logger.exception("live broadcast to %s failed", group)
+        asyncio.get_running_loop()
+    except RuntimeError:
+        running = False
+    else:
+        running = True
+    try:
+        if running:
+            _worker().submit(async_to_sync(send_all)).result(timeout=SEND_TIMEOUT)
+        else:
+            async_to_sync(send_all)()
+    except Exception:
+        logger.exception("live broadcast of %d messages failed", len(messages))
+
+
+SEND_TIMEOUT = 30.0  # seconds; a stuck layer must not hold a request (or a test) forever
+_executor: ThreadPoolExecutor | None = None
+
+
+def _worker() -> ThreadPoolExecutor:
+    global _executor
+    if _executor is None:
+        _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="live-broadcast")
+    return _executor
 
 
 # --- from changes to groups ----------------------------------------------------------------
@@ -174,8 +219,7 @@ def plan(changes: Changes) -> list[tuple[str, Payload]]:
 
 
 def send_changes(changes: Changes) -> None:
-    for group, payload in plan(changes):
-        send(group, payload)
+    send_many(plan(changes))
 
 
 def on_events_ingested(sender: Any, changes: Changes, **kwargs: Any) -> None:
