@@ -212,3 +212,25 @@ class HumanTask(models.Model):
         """Due within the next 24 hours (and not yet overdue)."""
         now = timezone.now()
         return self.due_at is not None and now <= self.due_at < now + timedelta(hours=24)
+
+
+class FoldState(models.Model):
+    """What an instance's fold needs, beyond its projection rows, to go on from them.
+
+    ``projections.refold`` writes it with the rows, in the same transaction. Ingest of
+    events that all sort after the last one folded continues the fold from it instead of
+    re-reading the instance's whole history. Nothing else reads it; without it (or if it
+    does not fit the rows) the next ingest folds the instance from the log.
+    """
+
+    instance = models.OneToOneField(
+        "workflows_ui.WorkflowInstance",
+        to_field="instance_id",
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="+",
+    )
+    state = models.JSONField(help_text="projections.FoldState.carry()")
+
+    def __str__(self) -> str:
+        return f"fold state of {self.instance_id}"

@@ -11,15 +11,17 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.db.models import Model
+from django.utils import timezone
 
+from inbox import fastsql
 from inbox.events import TYPE_RANK, parse_datetime
 from inbox.models import Event, HumanTask
+from inbox.models import FoldState as StoredFoldState
 from workflows_ui.models import StepRun, WorkflowInstance
 
 Status = WorkflowInstance.Status
@@ -44,11 +46,18 @@ class EventRow:
         return (self.timestamp, TYPE_RANK[self.type], str(self.event_id))
 
 
+def _sort_key(event: EventRow) -> tuple[datetime, int, str]:
+    return event.sort_key
+
+
 @dataclass
 class Fold:
     instance: dict[str, Any]
     steps: list[dict[str, Any]]
     tasks: dict[uuid.UUID, dict[str, Any]]
+    # What a later fold needs beyond these rows to continue from here (FoldState.carry);
+    # kept in WorkflowInstance.fold_state.
+    carry: dict[str, Any] = field(default_factory=dict)
 
 
 def _instance_defaults(instance_id: uuid.UUID) -> dict[str, Any]:
@@ -129,6 +138,81 @@ def _step_defaults(step_name: str, attempt: int) -> dict[str, Any]:
     }
 
 
+FOLD_STATE_VERSION = 1
+
+
+@dataclass
+class FoldState:
+    """The fold's value between two events: what ``_fold_into`` reads and updates.
+
+    After the last event, ``_finish`` derives a few instance fields (current step, waiting,
+    duration) from it; everything else in the rows is this state as it is. So the state
+    after some events is their rows plus ``carry()``: the instance fields as they were
+    before that derivation, the last step named, the order of step runs and tasks, and the
+    sort key of the last event folded. ``resume`` rebuilds the state from those.
+    """
+
+    inst: dict[str, Any]
+    steps: list[dict[str, Any]]
+    latest_run: dict[str, dict[str, Any]]
+    tasks: dict[uuid.UUID, dict[str, Any]]
+    last_step: str = ""
+    last_key: tuple[datetime, int, str] | None = None
+
+    @classmethod
+    def empty(cls, instance_id: uuid.UUID) -> FoldState:
+        return cls(_instance_defaults(instance_id), [], {}, {})
+
+    def carry(self) -> dict[str, Any]:
+        key = self.last_key
+        return {
+            "v": FOLD_STATE_VERSION,
+            "last": None if key is None else [key[0].astimezone(UTC).isoformat(), *key[1:]],
+            "status": self.inst["status"],
+            "current_step": self.inst["current_step"],
+            "duration_seconds": self.inst["duration_seconds"],
+            "last_step": self.last_step,
+            "steps": [[r["step_name"], r["attempt"]] for r in self.steps],
+            "tasks": [str(t) for t in self.tasks],
+        }
+
+
+def resume(
+    instance: dict[str, Any],
+    steps: dict[tuple[str, int], dict[str, Any]],
+    tasks: dict[uuid.UUID, dict[str, Any]],
+    carry: Any,
+) -> FoldState | None:
+    """The fold state whose rows and ``carry`` these are; None if they do not fit together.
+
+    ``instance``, ``steps`` and ``tasks`` hold the fold's own fields only (as
+    ``_instance_defaults``, ``_step_defaults``, ``_task_defaults``); they are copied.
+    """
+    if not isinstance(carry, dict) or carry.get("v") != FOLD_STATE_VERSION or not carry["last"]:
+        return None
+    run_keys = [(name, attempt) for name, attempt in carry["steps"]]
+    task_ids = [uuid.UUID(t) for t in carry["tasks"]]
+    if set(run_keys) != set(steps) or len(run_keys) != len(steps) or set(task_ids) != set(tasks):
+        return None
+    inst = dict(instance)
+    inst.update(
+        status=carry["status"],
+        current_step=carry["current_step"],
+        duration_seconds=carry["duration_seconds"],
+    )
+    runs = [dict(steps[k]) for k in run_keys]
+    latest_run = {r["step_name"]: r for r in runs}
+    ts, rank, event_id = carry["last"]
+    return FoldState(
+        inst=inst,
+        steps=runs,
+        latest_run=latest_run,
+        tasks={t: dict(tasks[t]) for t in task_ids},
+        last_step=carry["last_step"],
+        last_key=(datetime.fromisoformat(ts), rank, event_id),
+    )
+
+
 def _s(value: Any) -> str:
     return "" if value is None else str(value)
 
@@ -137,14 +221,12 @@ def _actor_from_source(source: str) -> str:
     return source.split(":", 1)[1] if source.startswith("dashboard:") else ""
 
 
-def fold_instance(instance_id: uuid.UUID, events: Iterable[EventRow]) -> Fold:
-    """Fold one instance's events, in (timestamp, type rank, event id) order, into rows."""
-    inst = _instance_defaults(instance_id)
-    steps: list[dict[str, Any]] = []
-    latest_run: dict[str, dict[str, Any]] = {}
-    tasks: dict[uuid.UUID, dict[str, Any]] = {}
-    terminal = False
-    last_step = ""
+def _fold_into(state: FoldState, events: Iterable[EventRow]) -> None:
+    """The fold's step: apply ``events``, already in sort-key order, to ``state``."""
+    inst, steps, latest_run, tasks = state.inst, state.steps, state.latest_run, state.tasks
+    terminal = inst["ended_at"] is not None
+    last_step = state.last_step
+    last: EventRow | None = None
 
     def run_to_close(step_name: str) -> dict[str, Any]:
         run = latest_run.get(step_name)
@@ -161,7 +243,8 @@ def fold_instance(instance_id: uuid.UUID, events: Iterable[EventRow]) -> Fold:
                 task["closed_at"] = at
                 task["closed_reason"] = reason
 
-    for ev in sorted(events, key=lambda e: e.sort_key):
+    for ev in events:
+        last = ev
         p, ts, t = ev.payload, ev.timestamp, ev.type
         inst["event_count"] += 1
         if inst["first_event_at"] is None:
@@ -170,7 +253,6 @@ def fold_instance(instance_id: uuid.UUID, events: Iterable[EventRow]) -> Fold:
         step_name = p.get("step_name")
         if step_name:
             last_step = step_name
-
         if t == "WorkflowStarted":
             if inst["started_at"] is None:
                 inst.update(
@@ -313,6 +395,16 @@ def fold_instance(instance_id: uuid.UUID, events: Iterable[EventRow]) -> Fold:
                     comment=_s(p.get("comment")),
                 )
 
+    state.last_step = last_step
+    if last is not None:
+        state.last_key = last.sort_key
+
+
+def _finish(state: FoldState) -> Fold:
+    """The rows: the state with what is derived at the end. Consumes ``state``."""
+    inst, steps, tasks, last_step = state.inst, state.steps, state.tasks, state.last_step
+    terminal = inst["ended_at"] is not None
+    carry = state.carry()
     for run in steps:
         if run["duration_seconds"] is None and run["started_at"] and run["ended_at"]:
             run["duration_seconds"] = (run["ended_at"] - run["started_at"]).total_seconds()
@@ -334,7 +426,28 @@ def fold_instance(instance_id: uuid.UUID, events: Iterable[EventRow]) -> Fold:
     elif not inst["current_step"]:
         inst["current_step"] = last_step
 
-    return Fold(instance=inst, steps=steps, tasks=tasks)
+    return Fold(instance=inst, steps=steps, tasks=tasks, carry=carry)
+
+
+def fold_instance(instance_id: uuid.UUID, events: Iterable[EventRow]) -> Fold:
+    """Fold one instance's events, in (timestamp, type rank, event id) order, into rows."""
+    state = FoldState.empty(instance_id)
+    _fold_into(state, sorted(events, key=_sort_key))
+    return _finish(state)
+
+
+def fold_more(state: FoldState, events: Iterable[EventRow]) -> Fold:
+    """Continue a fold with events that all sort after those it has folded.
+
+    ``fold_more(resume(...), new)`` equals ``fold_instance(id, old + new)`` because the fold
+    is a left fold over the events in sort-key order and ``state`` is exactly its value
+    after ``old``; ``tests/test_incremental_fold.py`` checks it on generated histories.
+    """
+    ordered = sorted(events, key=_sort_key)
+    if ordered and state.last_key is not None and not ordered[0].sort_key > state.last_key:
+        raise ValueError("fold_more: an event sorts before the last one folded")
+    _fold_into(state, ordered)
+    return _finish(state)
 
 
 # --- writing folds -----------------------------------------------------------------------
@@ -387,96 +500,167 @@ def resolve_assignees(raws: Iterable[str]) -> dict[str, tuple[int | None, int | 
     return resolved
 
 
+_INSTANCE_KEYS = list(_instance_defaults(uuid.UUID(int=0)))  # instance_id first
+_STEP_KEYS = list(_step_defaults("", 1))
+_TASK_KEYS = list(_task_defaults(uuid.UUID(int=0), ""))  # task_id first
+_TASK_ROW = [*_TASK_KEYS, "instance_id", "assignee_user_id", "assignee_group_id"]
+_TASK_ROW += ["completed_by_user_id"]
+
+_EVENTS = fastsql.table_of(
+    Event, "instance_id", "seq", "event_id", "type", "timestamp", "payload", "source"
+)
+_EVENT_COUNTS = fastsql.table_of(Event, "instance_id", "seq")
+_INSTANCES_READ = fastsql.table_of(WorkflowInstance, *_INSTANCE_KEYS)
+_INSTANCES_WRITE = fastsql.table_of(WorkflowInstance, *_INSTANCE_KEYS, "updated_at")
+_FOLD_STATES = fastsql.table_of(StoredFoldState, "instance_id", "state")
+_STEPS_READ = fastsql.table_of(StepRun, "id", "instance_id", *_STEP_KEYS)
+_STEPS_WRITE = fastsql.table_of(StepRun, "instance_id", *_STEP_KEYS)
+_TASKS_READ = fastsql.table_of(HumanTask, *_TASK_ROW)
+# ``version`` only for new rows: people's actions own it, a refold never undoes their bump.
+_TASKS_WRITE = fastsql.table_of(HumanTask, *_TASK_ROW, "updated_at", "version")
+
+
 def load_events(instance_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[EventRow]]:
+    """Each instance's stored events in arrival order; instances in order of first arrival."""
+    rows = fastsql.select_in(_EVENTS, "instance_id", instance_ids)
+    rows.sort(key=lambda r: r[1])
     by_instance: dict[uuid.UUID, list[EventRow]] = defaultdict(list)
-    rows = Event.objects.filter(instance_id__in=instance_ids).values_list(
-        "instance_id", "seq", "event_id", "type", "timestamp", "payload", "source"
-    )
-    for instance_id, seq, event_id, type_, ts, payload, source in rows.iterator(chunk_size=2000):
+    for instance_id, seq, event_id, type_, ts, payload, source in rows:
         by_instance[instance_id].append(EventRow(seq, event_id, type_, ts, payload, source))
     return by_instance
 
 
-_INSTANCE_FIELDS = [f for f in _instance_defaults(uuid.UUID(int=0)) if f != "instance_id"]
-_TASK_FIELDS = [f for f in _task_defaults(uuid.UUID(int=0), "") if f != "task_id"] + [
-    "assignee_user_id",
-    "assignee_group_id",
-    "completed_by_user_id",
-    "instance_id",
-]
+def refold(
+    instance_ids: Iterable[uuid.UUID],
+    new_events: dict[uuid.UUID, list[EventRow]] | None = None,
+) -> Changes:
+    """Re-fold these instances and write the rows that differ.
 
-
-def refold(instance_ids: Iterable[uuid.UUID]) -> Changes:
-    """Re-fold these instances from the log and write the rows that differ."""
+    ``new_events``: events of some of these instances stored in this transaction (every
+    one of them already in the log). When all of an instance's new events sort after the
+    last one its stored state has folded, the fold continues from that state (its rows
+    plus ``WorkflowInstance.fold_state``) instead of reloading its whole history; the
+    result is the same by construction. Otherwise the instance is folded from the log.
+    """
     ids = sorted(set(instance_ids))
     changes = Changes()
     if not ids:
         return changes
-    folds = {iid: fold_instance(iid, evs) for iid, evs in load_events(ids).items()}
+    new_events = new_events or {}
+    instances = {row[0]: row for row in fastsql.select_in(_INSTANCES_READ, "instance_id", ids)}
+    carries = dict(fastsql.select_in(_FOLD_STATES, "instance_id", ids))
+    step_rows: dict[uuid.UUID, list[tuple[Any, ...]]] = defaultdict(list)
+    for row in fastsql.select_in(_STEPS_READ, "instance_id", ids):
+        step_rows[row[1]].append(row)
+    task_rows: dict[uuid.UUID, list[tuple[Any, ...]]] = defaultdict(list)
+    for row in fastsql.select_in(_TASKS_READ, "instance_id", ids):
+        task_rows[row[len(_TASK_KEYS)]].append(row)
 
-    existing = {i.instance_id: i for i in WorkflowInstance.objects.filter(instance_id__in=ids)}
-    to_write = []
-    for iid, fold in folds.items():
-        row = existing.get(iid)
-        if row is None or any(getattr(row, k) != v for k, v in fold.instance.items()):
-            to_write.append(WorkflowInstance(**fold.instance))
-            changes.instances.add(iid)
-    _upsert(WorkflowInstance, to_write, "instance_id", _INSTANCE_FIELDS)
+    counts = fastsql.count_in(
+        _EVENT_COUNTS, "instance_id", [i for i in ids if i in new_events], "seq"
+    )
+    folds: dict[uuid.UUID, Fold] = {}
+    first_seq: dict[uuid.UUID, int] = {}
+    from_log: list[uuid.UUID] = []
+    for iid in ids:
+        news = new_events.get(iid)
+        count, first = counts.get(iid, (0, 0))
+        state = None
+        if news and iid not in instances and count == len(news):
+            state = FoldState.empty(iid)  # every event of this instance is new
+        elif news and iid in instances:
+            state = _stored_state(instances[iid], carries.get(iid), step_rows[iid], task_rows[iid])
+            if state is not None and count != state.inst["event_count"] + len(news):
+                state = None  # the log has events the stored state has not folded
+        if state is not None and (state.last_key is None or _all_after(news, state.last_key)):
+            folds[iid] = fold_more(state, news)  # type: ignore[arg-type]
+            first_seq[iid] = first
+        else:
+            from_log.append(iid)
+    for iid, events in load_events(from_log).items():
+        folds[iid] = fold_instance(iid, events)
+        first_seq[iid] = events[0].seq
+    # Instances in order of their first event's arrival, as a fold of the log visits them.
+    folds = {iid: folds[iid] for iid in sorted(folds, key=first_seq.__getitem__)}
 
-    _write_steps(folds, changes)
-    _write_tasks(folds, changes)
+    _write_instances(folds, instances, carries, changes)
+    _write_steps(folds, step_rows, changes)
+    _write_tasks(folds, task_rows, changes)
     return changes
 
 
-def _upsert(model: type[Model], rows: list[Any], unique: str, fields: list[str]) -> None:
-    """Insert new rows and overwrite changed ones in one INSERT ... ON CONFLICT statement.
-
-    Much cheaper than ``bulk_update``, whose CASE WHEN per field and row dominated ingest.
-    """
-    if rows:
-        model._default_manager.bulk_create(
-            rows,
-            update_conflicts=True,
-            unique_fields=[unique],
-            update_fields=[*fields, "updated_at"],
-        )
+def _all_after(events: Sequence[EventRow] | None, key: tuple[datetime, int, str]) -> bool:
+    return bool(events) and all(e.sort_key > key for e in events)  # type: ignore[union-attr]
 
 
-def _write_steps(folds: dict[uuid.UUID, Fold], changes: Changes) -> None:
-    existing: dict[uuid.UUID, list[dict[str, Any]]] = defaultdict(list)
-    step_keys = list(_step_defaults("", 1))
-    for row in (
-        StepRun.objects.filter(instance_id__in=list(folds))
-        .order_by("id")
-        .values("id", "instance_id", *step_keys)
-    ):
-        existing[row.pop("instance_id")].append(row)
+def _stored_state(
+    instance: tuple[Any, ...],
+    carry: Any,
+    steps: list[tuple[Any, ...]],
+    tasks: list[tuple[Any, ...]],
+) -> FoldState | None:
+    """The fold state behind stored rows and their carry; None if there is none."""
+    if carry is None:
+        return None
+    nk = len(_TASK_KEYS)
+    return resume(
+        dict(zip(_INSTANCE_KEYS, instance, strict=True)),
+        {(r[2], r[3]): dict(zip(_STEP_KEYS, r[2:], strict=True)) for r in steps},
+        {r[0]: dict(zip(_TASK_KEYS, r[:nk], strict=True)) for r in tasks},
+        carry,
+    )
+
+
+def _write_instances(
+    folds: dict[uuid.UUID, Fold],
+    existing: dict[uuid.UUID, tuple[Any, ...]],
+    carries: dict[uuid.UUID, Any],
+    changes: Changes,
+) -> None:
+    now = timezone.now()
+    to_write = []
+    states = []
+    for iid, fold in folds.items():
+        values = tuple(fold.instance[k] for k in _INSTANCE_KEYS)
+        if existing.get(iid) != values:
+            to_write.append((*values, now))
+            changes.instances.add(iid)
+        if iid not in carries or carries[iid] != fold.carry:
+            states.append((iid, fold.carry))
+    fastsql.upsert(_INSTANCES_WRITE, to_write, ["instance_id"])
+    fastsql.upsert(_FOLD_STATES, states, ["instance_id"])
+
+
+def _write_steps(
+    folds: dict[uuid.UUID, Fold],
+    existing: dict[uuid.UUID, list[tuple[Any, ...]]],
+    changes: Changes,
+) -> None:
     # Write only the runs that differ (usually the one step an event touched), keyed by
     # (step, attempt); rewriting every run of every touched instance dominated ingest.
-    to_write: list[StepRun] = []
+    to_write: list[tuple[Any, ...]] = []
     gone: list[int] = []
     for iid, fold in folds.items():
-        have = {(r["step_name"], r["attempt"]): r for r in existing.get(iid, [])}
+        have = {(r[2], r[3]): r for r in existing.get(iid, ())}
         for run in fold.steps:
+            values = (iid, *(run[k] for k in _STEP_KEYS))
             row = have.pop((run["step_name"], run["attempt"]), None)
-            if row is None or any(row[k] != v for k, v in run.items()):
-                to_write.append(StepRun(instance_id=iid, **run))
+            if row is None or row[1:] != values:
+                to_write.append(values)
                 changes.instances.add(iid)
         if have:
-            gone.extend(r["id"] for r in have.values())
+            gone.extend(r[0] for r in have.values())
             changes.instances.add(iid)
     if gone:
         StepRun.objects.filter(id__in=gone).delete()
-    if to_write:
-        StepRun.objects.bulk_create(
-            to_write,
-            update_conflicts=True,
-            unique_fields=["instance", "step_name", "attempt"],
-            update_fields=[k for k in step_keys if k not in ("step_name", "attempt")],
-        )
+    fastsql.upsert(_STEPS_WRITE, to_write, ["instance_id", "step_name", "attempt"])
 
 
-def _write_tasks(folds: dict[uuid.UUID, Fold], changes: Changes) -> None:
+def _write_tasks(
+    folds: dict[uuid.UUID, Fold],
+    existing_rows: dict[uuid.UUID, list[tuple[Any, ...]]],
+    changes: Changes,
+) -> None:
     raws: set[str] = set()
     for fold in folds.values():
         for task in fold.tasks.values():
@@ -484,8 +668,10 @@ def _write_tasks(folds: dict[uuid.UUID, Fold], changes: Changes) -> None:
             if task["completed_by"]:
                 raws.add("user:" + task["completed_by"])
     resolved = resolve_assignees(raws)
-    existing = {t.task_id: t for t in HumanTask.objects.filter(instance_id__in=list(folds))}
+    existing = {r[0]: r for rows in existing_rows.values() for r in rows}
+    status_at = _TASK_ROW.index("status")
 
+    now = timezone.now()
     to_write = []
     for iid, fold in folds.items():
         for task_id, values in fold.tasks.items():
@@ -495,23 +681,21 @@ def _write_tasks(folds: dict[uuid.UUID, Fold], changes: Changes) -> None:
                 if values["completed_by"]
                 else None
             )
-            full = {
-                **values,
-                "instance_id": iid,
-                "assignee_user_id": user_id,
-                "assignee_group_id": group_id,
-                "completed_by_user_id": completed_by_user_id,
-            }
+            full = (
+                *(values[k] for k in _TASK_KEYS),
+                iid,
+                user_id,
+                group_id,
+                completed_by_user_id,
+            )
             after = (values["status"], user_id, group_id)
             row = existing.get(task_id)
             if row is None:
-                to_write.append(HumanTask(**full))
+                to_write.append((*full, now, 0))
                 changes.tasks.append(TaskChange(task_id, iid, None, after))
-                continue
-            if any(getattr(row, k) != v for k, v in full.items()):
-                before = (row.status, row.assignee_user_id, row.assignee_group_id)
-                to_write.append(HumanTask(**full))
+            elif row != full:
+                before = (row[status_at], row[-3], row[-2])
+                to_write.append((*full, now, 0))
                 changes.tasks.append(TaskChange(task_id, iid, before, after))
-    # Not ``version``: people's actions own it, and a refold must not undo their bump.
-    _upsert(HumanTask, to_write, "task_id", _TASK_FIELDS)
+    fastsql.upsert(_TASKS_WRITE, to_write, ["task_id"], keep=["version"])
     changes.instances.update(c.instance_id for c in changes.tasks)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,6 +15,7 @@ from django.db.models import F
 from django.dispatch import Signal
 from django.utils import timezone
 
+from inbox import fastsql
 from inbox.events import (
     EventError,
     HumanTaskCompleted,
@@ -24,7 +26,7 @@ from inbox.events import (
     to_wire_object,
 )
 from inbox.models import Event, HumanTask, OutboxCommand
-from inbox.projections import Changes, refold
+from inbox.projections import Changes, EventRow, refold
 from inbox.schemas import validation_errors
 
 # Sent after the ingest transaction commits, with ``changes`` (projections.Changes).
@@ -43,7 +45,13 @@ class EventResult:
 class IngestResult:
     results: list[EventResult]
     changes: Changes = field(default_factory=Changes)
-    events: list[Event] = field(default_factory=list)
+    # The stored rows as values in ``_STORED`` order; ``events`` makes Event objects of them.
+    stored: list[tuple[Any, ...]] = field(default_factory=list, repr=False)
+
+    @property
+    def events(self) -> list[Event]:
+        """The Event rows this batch stored, in batch order (duplicates left out)."""
+        return [Event(**dict(zip(_STORED, row, strict=True))) for row in self.stored]
 
     @property
     def accepted(self) -> int:
@@ -154,22 +162,39 @@ def _lock_instances(instance_ids: Sequence[uuid.UUID]) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
 
 
+_STORED = (
+    "event_id",
+    "event_id_given",
+    "type",
+    "instance_id",
+    "task_id",
+    "timestamp",
+    "payload",
+    "source",
+    "received_at",
+    "seq",
+)
+_EVENT_INSERT = fastsql.table_of(Event, *_STORED[:-1])
+_EVENT_SEEN = fastsql.table_of(Event, "event_id", "type", "payload")
+
+
 def _store_and_fold(parsed: list[ParsedEvent], source: str) -> IngestResult:
     _lock_instances([p.event.instance_id for p in parsed])
-    ids = [p.event_id for p in parsed]
     seen: dict[uuid.UUID, tuple[str, dict[str, Any]]] = {
         event_id: (type_, payload)
-        for event_id, type_, payload in Event.objects.filter(event_id__in=ids).values_list(
-            "event_id", "type", "payload"
+        for event_id, type_, payload in fastsql.select_in(
+            _EVENT_SEEN, "event_id", {p.event_id for p in parsed}
         )
     }
     results: list[EventResult] = []
-    rows: list[Event] = []
+    rows: list[tuple[Any, ...]] = []
     reused: list[IngestProblem] = []
+    received_at = timezone.now()
     for index, p in enumerate(parsed):
+        payload = p.payload()
         if p.event_id in seen:
             # A sender's own event_id naming different content would otherwise lose data.
-            if p.event_id_given and seen[p.event_id] != (p.type, p.payload()):
+            if p.event_id_given and seen[p.event_id] != (p.type, payload):
                 reused.append(
                     IngestProblem(
                         index, "event_id", f"{p.event_id} was already used for a different event"
@@ -177,25 +202,31 @@ def _store_and_fold(parsed: list[ParsedEvent], source: str) -> IngestResult:
                 )
             results.append(EventResult(index, p.event_id, "duplicate", p.warnings))
             continue
-        seen[p.event_id] = (p.type, p.payload())
+        seen[p.event_id] = (p.type, payload)
         results.append(EventResult(index, p.event_id, "accepted", p.warnings))
+        event = p.event
         rows.append(
-            Event(
-                event_id=p.event_id,
-                event_id_given=p.event_id_given,
-                type=p.type,
-                instance_id=p.event.instance_id,
-                task_id=getattr(p.event, "task_id", None),
-                timestamp=p.event.timestamp,
-                payload=p.payload(),
-                source=source,
+            (
+                p.event_id,
+                p.event_id_given,
+                p.type,
+                event.instance_id,
+                getattr(event, "task_id", None),
+                event.timestamp,
+                payload,
+                source,
+                received_at,
             )
         )
     if reused:
         raise IngestError(reused)
-    Event.objects.bulk_create(rows)
-    changes = refold({row.instance_id for row in rows})
-    return IngestResult(results=results, changes=changes, events=rows)
+    seqs = dict(fastsql.insert_returning(_EVENT_INSERT, rows, ["event_id", "seq"]))
+    stored = [(*row, seqs[row[0]]) for row in rows]
+    new_events: dict[uuid.UUID, list[EventRow]] = defaultdict(list)
+    for event_id, _, type_, instance_id, _, timestamp, payload, _, _, seq in stored:
+        new_events[instance_id].append(EventRow(seq, event_id, type_, timestamp, payload, source))
+    changes = refold(new_events, new_events)
+    return IngestResult(results=results, changes=changes, stored=stored)
 
 
 def record_action(*, event: WorkflowEvent, actor: str) -> Event:
