@@ -19,6 +19,8 @@ from typing import Any
 
 import jsonschema
 
+from inbox.schemacheck import plainly_valid
+
 
 @dataclass(frozen=True, slots=True)
 class WorkflowEvent:
@@ -374,11 +376,14 @@ def _schema_problem(schema: dict[str, Any]) -> str:
         key = ""
     if key and key in _SCHEMA_VERDICTS:
         return _SCHEMA_VERDICTS[key]
-    try:
-        jsonschema.Draft202012Validator.check_schema(schema)
-        problem = ""
-    except jsonschema.SchemaError as exc:
-        problem = exc.message
+    if plainly_valid(schema):
+        problem = ""  # the common keywords only, each of the right type: no need to ask
+    else:
+        try:
+            jsonschema.Draft202012Validator.check_schema(schema)
+            problem = ""
+        except jsonschema.SchemaError as exc:
+            problem = exc.message
     if key:
         if len(_SCHEMA_VERDICTS) >= _SCHEMA_CACHE_SIZE:
             _SCHEMA_VERDICTS.clear()
