@@ -483,12 +483,14 @@ def resolve_assignees(raws: Iterable[str]) -> dict[str, tuple[int | None, int | 
     """Map raw assignee strings to (user id, group id); a username beats a group name."""
     parsed = {raw: _split_assignee(raw) for raw in set(raws) if raw}
     names = {name for _, name in parsed.values() if name}
-    users = dict(
-        get_user_model()
-        .objects.filter(username__in=names, is_active=True)
-        .values_list("username", "id")
-    )
-    groups = dict(Group.objects.filter(name__in=names).values_list("name", "id"))
+    users = {
+        username: pk
+        for username, pk, active in fastsql.select_in(
+            fastsql.table_of(get_user_model(), "username", "id", "is_active"), "username", names
+        )
+        if active
+    }
+    groups = dict(fastsql.select_in(fastsql.table_of(Group, "name", "id"), "name", names))
     resolved: dict[str, tuple[int | None, int | None]] = {}
     for raw, (kind, name) in parsed.items():
         if kind != "group" and name in users:

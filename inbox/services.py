@@ -106,6 +106,9 @@ def validate_batch(events: Sequence[Any]) -> list[ParsedEvent]:
     return parsed
 
 
+_TASK_OWNERS = fastsql.table_of(Event, "task_id", "instance_id")
+
+
 def _task_ownership_problems(parsed: list[ParsedEvent]) -> list[IngestProblem]:
     """A task belongs to one instance: refuse events that name it under another."""
     owner: dict[uuid.UUID, uuid.UUID] = {}
@@ -114,9 +117,11 @@ def _task_ownership_problems(parsed: list[ParsedEvent]) -> list[IngestProblem]:
     if not task_events:
         return []
     stored = dict(
-        Event.objects.filter(task_id__in={p.event.task_id for _, p in task_events})  # type: ignore[attr-defined]
-        .values_list("task_id", "instance_id")
-        .distinct()
+        fastsql.select_in(
+            _TASK_OWNERS,
+            "task_id",
+            {p.event.task_id for _, p in task_events},  # type: ignore[attr-defined]
+        )
     )
     for index, p in task_events:
         task_id = p.event.task_id  # type: ignore[attr-defined]
