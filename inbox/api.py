@@ -281,19 +281,23 @@ def post_events(request: HttpRequest) -> Any:
         return _errors(
             422, [{"index": p.index, "field": p.field, "message": p.message} for p in exc.problems]
         )
-    return {
-        "accepted": result.accepted,
-        "duplicates": result.duplicates,
-        "results": [
-            {
-                "index": r.index,
-                "event_id": r.event_id,
-                "status": r.status,
-                "warnings": list(r.warnings),
-            }
-            for r in result.results
-        ],
-    }
+    # IngestOut's shape, built here from our own values: ninja's response validation of
+    # every result (a pydantic model each) was 7 % of a batch's time.
+    return JsonResponse(
+        {
+            "accepted": result.accepted,
+            "duplicates": result.duplicates,
+            "results": [
+                {
+                    "index": r.index,
+                    "event_id": str(r.event_id),
+                    "status": r.status,
+                    "warnings": list(r.warnings),
+                }
+                for r in result.results
+            ],
+        }
+    )
 
 
 # --- reads ---------------------------------------------------------------------------------
