@@ -4,12 +4,16 @@ Measures, in one run and on the same simulated events:
 
 1. raw insert: ``Event.objects.bulk_create`` of the events into the log alone, in batches
    of 100, one transaction each (the limit: no validation, dedupe or projections);
-2. HTTP, batches of 100 events per request;
-3. HTTP, one event per request.
+2. HTTP, batches of 100 events per request, with the live broadcast (as deployed) and
+   with its receiver disconnected (``bench/asgi_no_broadcast.py``);
+3. HTTP, one event per request, the same two ways;
+4. in-process: ``ingest_events`` called directly (no HTTP), batches and single events,
+   with and without the broadcast receiver.
 
 Each measurement gets its own fresh copy of one migrated SQLite file (with the demo users,
 so assignees resolve as they would in use). HTTP goes to a real uvicorn server on
 127.0.0.1, started here as a subprocess with DEBUG off, over one keep-alive connection.
+The targets are checked on the deployed configuration (broadcast on).
 
     .venv/bin/python bench/ingest.py [--workflows 1800] [--single 3000] [--port 8765]
 """
@@ -79,15 +83,17 @@ def prepare_template(workdir: Path) -> tuple[Path, str]:
 
 def fresh_copy(template: Path, name: str) -> Path:
     target = template.with_name(name)
+    for leftover in (target, Path(f"{target}-wal"), Path(f"{target}-shm")):
+        leftover.unlink(missing_ok=True)
     shutil.copyfile(template, target)
     return target
 
 
-def generate_events(workflows: int, seed: int) -> list[dict[str, Any]]:
+def generate_events(workflows: int, seed: int, now: datetime) -> list[dict[str, Any]]:
     sys.path.insert(0, str(ROOT))
     from inbox.simulation import generate
 
-    return generate(workflows=workflows, seed=seed).events
+    return generate(workflows=workflows, seed=seed, now=now).events
 
 
 def free_port(preferred: int) -> int:
@@ -100,13 +106,17 @@ def free_port(preferred: int) -> int:
             return int(s.getsockname()[1])
 
 
+DEPLOYED_APP = "config.asgi:application"
+QUIET_APP = "bench.asgi_no_broadcast:application"  # the same, broadcast receiver disconnected
+
+
 @contextmanager
-def server(db: Path, port: int) -> Iterator[str]:
-    """uvicorn serving config.asgi on 127.0.0.1:port, stopped on exit."""
+def server(db: Path, port: int, app: str = DEPLOYED_APP) -> Iterator[str]:
+    """uvicorn serving ``app`` on 127.0.0.1:port, stopped on exit."""
     proc = subprocess.Popen(
         [
             str(Path(PYTHON).with_name("uvicorn")),
-            "config.asgi:application",
+            app,
             "--host",
             "127.0.0.1",
             "--port",
@@ -195,6 +205,39 @@ print(time.perf_counter() - started)
     return float(done.stdout.strip().splitlines()[-1])
 
 
+def in_process(
+    db: Path, batches: list[list[dict[str, Any]]], warmup: int, broadcast: bool
+) -> float:
+    """Events per second of ``ingest_events`` called directly (in a child process)."""
+    code = f"""
+import json, sys, time
+import django
+django.setup()
+from inbox.services import ingest_events, events_ingested
+if not {broadcast!r}:
+    events_ingested.disconnect(dispatch_uid="inbox.broadcast")
+    assert not events_ingested.receivers
+batches = json.load(sys.stdin)
+for batch in batches[:{warmup}]:
+    ingest_events(events=batch, source="token:bench")
+started = time.perf_counter()
+for batch in batches[{warmup}:]:
+    ingest_events(events=batch, source="token:bench")
+print(time.perf_counter() - started)
+"""
+    done = subprocess.run(
+        [PYTHON, "-c", code],
+        cwd=ROOT,
+        env=server_env(db),
+        input=json.dumps(batches),
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    timed = sum(len(b) for b in batches[warmup:])
+    return timed / float(done.stdout.strip().splitlines()[-1])
+
+
 def count_rows(db: Path) -> dict[str, int]:
     out = manage(
         db,
@@ -213,53 +256,81 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workflows", type=int, default=1800, help="Simulated workflows.")
     parser.add_argument("--single", type=int, default=3000, help="Events sent one per request.")
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument(
+        "--now",
+        type=datetime.fromisoformat,
+        default=datetime(2026, 11, 25, 12, 0, tzinfo=UTC),
+        help="The simulation's 'now' (ISO 8601), so every run sends the same events.",
+    )
     parser.add_argument("--port", type=int, default=8765)
     args = parser.parse_args(argv)
 
-    events = generate_events(args.workflows, args.seed)
+    events = generate_events(args.workflows, args.seed, args.now)
     warmup_batches = 5
     print(
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC · {platform.python_version()} · "
-        f"{os.cpu_count()} cores · {platform.machine()} · "
+        f"{os.cpu_count()} cores · {platform.machine()} · load {_load()} · "
         f"{len(events)} events from {args.workflows} simulated workflows"
     )
+    batches = [events[i : i + BATCH] for i in range(0, len(events), BATCH)]
+    bodies = [json.dumps(b).encode() for b in batches]
+    singles = events[: args.single + 50]
+    rates: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="inbox-bench-") as tmp:
         template, token = prepare_template(Path(tmp))
 
         raw_seconds = raw_insert(fresh_copy(template, "raw.sqlite3"), events)
         raw_rate = len(events) / raw_seconds
-        print(f"raw bulk_create, {BATCH}/transaction: {raw_rate:>9,.0f} events/s")
+        print(f"raw bulk_create, {BATCH}/transaction:        {raw_rate:>9,.0f} events/s")
 
-        batch_db = fresh_copy(template, "batch.sqlite3")
-        bodies = [json.dumps(events[i : i + BATCH]).encode() for i in range(0, len(events), BATCH)]
-        with server(batch_db, free_port(args.port)) as base:
-            seconds, accepted, dupes = post_all(base, token, bodies, warmup_batches)
-        timed = sum(len(json.loads(b)) for b in bodies[warmup_batches:])
-        batch_rate = timed / seconds
-        assert accepted == timed and dupes == 0, (accepted, dupes, timed)
-        rows = count_rows(batch_db)
-        assert rows["events"] == len(events) and rows["instances"] == args.workflows, rows
-        print(
-            f"HTTP, batches of {BATCH}:          {batch_rate:>9,.0f} events/s "
-            f"({batch_rate / raw_rate:.0%} of raw; {rows['tasks']} tasks projected)"
-        )
+        for label, app in (("broadcast on ", DEPLOYED_APP), ("broadcast off", QUIET_APP)):
+            batch_db = fresh_copy(template, "batch.sqlite3")
+            with server(batch_db, free_port(args.port), app) as base:
+                seconds, accepted, dupes = post_all(base, token, bodies, warmup_batches)
+            timed = sum(len(b) for b in batches[warmup_batches:])
+            rate = rates[f"batch {label}"] = timed / seconds
+            assert accepted == timed and dupes == 0, (accepted, dupes, timed)
+            rows = count_rows(batch_db)
+            assert rows["events"] == len(events) and rows["instances"] == args.workflows, rows
+            print(
+                f"HTTP, batches of {BATCH}, {label}:    {rate:>9,.0f} events/s "
+                f"({rate / raw_rate:.0%} of raw; {rows['tasks']} tasks projected)"
+            )
+            batch_db.unlink()
 
-        single_db = fresh_copy(template, "single.sqlite3")
-        singles = [json.dumps(e).encode() for e in events[: args.single + 50]]
-        with server(single_db, free_port(args.port)) as base:
-            seconds, accepted, dupes = post_all(base, token, singles, 50)
-        single_rate = accepted / seconds
-        assert accepted == len(singles) - 50 and dupes == 0, (accepted, dupes)
-        print(f"HTTP, one event per request:     {single_rate:>9,.0f} events/s")
+        for label, app in (("broadcast on ", DEPLOYED_APP), ("broadcast off", QUIET_APP)):
+            single_db = fresh_copy(template, "single.sqlite3")
+            with server(single_db, free_port(args.port), app) as base:
+                seconds, accepted, dupes = post_all(
+                    base, token, [json.dumps(e).encode() for e in singles], 50
+                )
+            rate = rates[f"single {label}"] = accepted / seconds
+            assert accepted == len(singles) - 50 and dupes == 0, (accepted, dupes)
+            print(f"HTTP, one event per request, {label}: {rate:>9,.0f} events/s")
+            single_db.unlink()
 
+        for label, on in (("broadcast on ", True), ("broadcast off", False)):
+            rate = in_process(fresh_copy(template, "inproc.sqlite3"), batches, warmup_batches, on)
+            print(f"in-process, batches of {BATCH}, {label}: {rate:>9,.0f} events/s")
+            rate = in_process(
+                fresh_copy(template, "inproc1.sqlite3"), [[e] for e in singles], 50, on
+            )
+            print(f"in-process, one event per call, {label}: {rate:>9,.0f} events/s")
+    print(f"load average at the end: {_load()}")
+
+    batch_rate, single_rate = rates["batch broadcast on "], rates["single broadcast on "]
     targets = [
         ("batches of 100 >= 10,000 events/s", batch_rate >= 10_000),
         ("batches of 100 >= 1/4 of raw insert", batch_rate >= raw_rate / 4),
         ("single events >= 800 events/s", single_rate >= 800),
     ]
     for label, ok in targets:
-        print(f"  {'met ' if ok else 'MISSED'}  {label}")
+        print(f"  {'met ' if ok else 'MISSED'}  {label} (broadcast on)")
     return 0 if all(ok for _, ok in targets) else 1
+
+
+def _load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 if __name__ == "__main__":
