@@ -22,7 +22,8 @@ run: install
 	$(MAKE) serve
 
 serve: install
-	$(VENV)/bin/uvicorn config.asgi:application --host $(HOST) --port $(PORT)
+	$(VENV)/bin/uvicorn config.asgi:application --host $(HOST) --port $(PORT) \
+		--ws-per-message-deflate false --timeout-graceful-shutdown 10
 
 test: install
 	$(VENV)/bin/pytest

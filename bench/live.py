@@ -34,6 +34,11 @@ import websockets
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# The websocket options of `make serve` (see the Makefile and bench/README.md, "Memory"):
+# per-message-deflate keeps a zlib compressor and decompressor per socket (about 64 KiB each
+# way at the default window); our fragments are small and mostly go to one socket each.
+SERVER_OPTIONS = ["--ws-per-message-deflate", "false", "--timeout-graceful-shutdown", "10"]
+
 SETUP = """
 import json, os
 from django.contrib.auth.models import Group, User
@@ -180,6 +185,8 @@ async def measure(
         for c in idle:
             await c.close()
         await asyncio.sleep(2)
+        if args.idle_only:
+            return results
         # --- per-user updates with --clients connected ---------------------------------
         clients = [
             Client(n, sessions[n], f"ws://127.0.0.1:{ports[i % len(ports)]}/ws/live/")
@@ -228,6 +235,14 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--broadcasts", type=int, default=5)
     parser.add_argument("--servers", type=int, default=1)
+    parser.add_argument(
+        "--server-options",
+        default=" ".join(SERVER_OPTIONS),
+        help="uvicorn options (default: those of `make serve`); '' for uvicorn's defaults",
+    )
+    parser.add_argument(
+        "--idle-only", action="store_true", help="only the idle-memory phase (quicker)"
+    )
     args = parser.parse_args()
     if args.servers > 1 and not os.environ.get("REDIS_URL"):
         sys.exit("--servers > 1 needs REDIS_URL (the in-memory layer is one process)")
@@ -273,6 +288,7 @@ def main() -> None:
                 "--no-access-log",
                 "--backlog",
                 "4096",
+                *args.server_options.split(),
             ],
             env=env,
             cwd=ROOT,
@@ -293,9 +309,24 @@ def main() -> None:
         for s in servers:
             s.terminate()
         for s in servers:
-            s.wait(timeout=30)
+            try:
+                s.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                print(f"server {s.pid} did not stop in 30 s; killed", file=sys.stderr)
+                s.kill()
+                s.wait(timeout=10)
     layer = "redis" if os.environ.get("REDIS_URL") else "in-memory"
-    print(json.dumps({"layer": layer, "servers": args.servers, **results}, indent=2))
+    print(
+        json.dumps(
+            {
+                "layer": layer,
+                "servers": args.servers,
+                "server_options": args.server_options,
+                **results,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

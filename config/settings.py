@@ -95,7 +95,24 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [{"address": REDIS_URL, "max_connections": 1000}],
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        # A connection per Redis command in flight, per process and event
+                        # loop: every socket's connect runs group_adds, and all sockets of a
+                        # restarted server reconnect at once. redis-py's default pool of 100
+                        # raises "Too many connections" past that. Redis allows 10,000.
+                        "max_connections": 1000,
+                        # redis-py 8 made socket_timeout default to 5 s. channels-redis
+                        # receives with a blocking BZPOPMIN of 5 s (brpop_timeout), so the
+                        # read timed out as the reply arrived and the consumer died
+                        # ("Timeout reading from ...", channels_redis#422, redis-py#4091).
+                        # Well above the BZPOPMIN, still a bound when Redis goes away.
+                        "socket_timeout": 15,
+                        "socket_connect_timeout": 5,
+                        "socket_keepalive": True,
+                    }
+                ],
                 # Several deployments (or test runs) may share one Redis.
                 "prefix": os.environ.get("CHANNEL_LAYER_PREFIX", "asgi"),
             },

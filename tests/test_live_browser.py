@@ -72,6 +72,12 @@ class Server:
                 str(self.port),
                 "--log-level",
                 "warning",
+                # as `make serve`; the grace bound also keeps a stuck consumer from holding
+                # the shutdown (see bench/README.md, live section)
+                "--ws-per-message-deflate",
+                "false",
+                "--timeout-graceful-shutdown",
+                "5",
             ],
             cwd=ROOT,
             env=self.env,
@@ -88,7 +94,11 @@ class Server:
     def stop(self) -> None:
         if self.process is not None:
             self.process.terminate()
-            self.process.wait(timeout=15)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
             self.process = None
 
     def post_events(self, events: list[dict[str, Any]]) -> dict[str, Any]:
