@@ -35,8 +35,8 @@ import websockets
 ROOT = Path(__file__).resolve().parent.parent
 
 # The websocket options of `make serve` (see the Makefile and bench/README.md, "Memory"):
-# per-message-deflate keeps a zlib compressor and decompressor per socket (about 64 KiB each
-# way at the default window); our fragments are small and mostly go to one socket each.
+# per-message-deflate keeps zlib state per socket and direction: 3,000 idle sockets took 313 MiB
+# with it, 192 MiB without; our fragments are small and mostly go to one socket each.
 SERVER_OPTIONS = ["--ws-per-message-deflate", "false", "--timeout-graceful-shutdown", "10"]
 
 SETUP = """
