@@ -490,7 +490,9 @@ def resolve_assignees(raws: Iterable[str]) -> dict[str, tuple[int | None, int | 
         )
         if active
     }
-    groups = dict(fastsql.select_in(fastsql.table_of(Group, "name", "id"), "name", names))
+    groups: dict[str, int] = dict(
+        fastsql.select_in(fastsql.table_of(Group, "name", "id"), "name", names)
+    )
     resolved: dict[str, tuple[int | None, int | None]] = {}
     for raw, (kind, name) in parsed.items():
         if kind != "group" and name in users:
@@ -550,7 +552,7 @@ def refold(
         return changes
     new_events = new_events or {}
     instances = {row[0]: row for row in fastsql.select_in(_INSTANCES_READ, "instance_id", ids)}
-    carries = dict(fastsql.select_in(_FOLD_STATES, "instance_id", ids))
+    carries: dict[uuid.UUID, Any] = dict(fastsql.select_in(_FOLD_STATES, "instance_id", ids))
     step_rows: dict[uuid.UUID, list[tuple[Any, ...]]] = defaultdict(list)
     for row in fastsql.select_in(_STEPS_READ, "instance_id", ids):
         step_rows[row[1]].append(row)

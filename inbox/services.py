@@ -116,7 +116,7 @@ def _task_ownership_problems(parsed: list[ParsedEvent]) -> list[IngestProblem]:
     task_events = [(i, p) for i, p in enumerate(parsed) if hasattr(p.event, "task_id")]
     if not task_events:
         return []
-    stored = dict(
+    stored: dict[uuid.UUID, uuid.UUID] = dict(
         fastsql.select_in(
             _TASK_OWNERS,
             "task_id",
@@ -225,7 +225,8 @@ def _store_and_fold(parsed: list[ParsedEvent], source: str) -> IngestResult:
         )
     if reused:
         raise IngestError(reused)
-    seqs = dict(fastsql.insert_returning(_EVENT_INSERT, rows, ["event_id", "seq"]))
+    returned = fastsql.insert_returning(_EVENT_INSERT, rows, ["event_id", "seq"])
+    seqs: dict[uuid.UUID, int] = dict(returned)  # type: ignore[arg-type]
     stored = [(*row, seqs[row[0]]) for row in rows]
     new_events: dict[uuid.UUID, list[EventRow]] = defaultdict(list)
     for event_id, _, type_, instance_id, _, timestamp, payload, _, _, seq in stored:

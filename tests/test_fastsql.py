@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group, User
@@ -53,7 +54,7 @@ def _event_row(**over: object) -> tuple[object, ...]:
 def test_insert_returning_stores_what_the_orm_reads_back() -> None:
     table = fastsql.table_of(Event, *EVENT_COLUMNS)
     rows = [_event_row(), _event_row(task_id=uuid.uuid4(), event_id_given=False)]
-    returned = dict(fastsql.insert_returning(table, rows, ["event_id", "seq"]))
+    returned: dict[Any, Any] = dict(fastsql.insert_returning(table, rows, ["event_id", "seq"]))
     for row in rows:
         stored = Event.objects.get(event_id=row[0])
         assert stored.seq == returned[row[0]]
