@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db import IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, transaction
 from django.db.models import F
 from django.dispatch import Signal
 from django.utils import timezone
@@ -51,7 +51,12 @@ class IngestResult:
     @property
     def events(self) -> list[Event]:
         """The Event rows this batch stored, in batch order (duplicates left out)."""
-        return [Event(**dict(zip(_STORED, row, strict=True))) for row in self.stored]
+        events = []
+        for row in self.stored:
+            event = Event(**dict(zip(_STORED, row, strict=True)))
+            event._state.adding, event._state.db = False, DEFAULT_DB_ALIAS  # as bulk_create
+            events.append(event)
+        return events
 
     @property
     def accepted(self) -> int:

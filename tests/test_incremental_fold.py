@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from inbox import projections
 from inbox.events import TYPE_RANK, parse_event
-from inbox.models import Event, FoldState
+from inbox.models import AppendOnlyError, Event, FoldState
 from inbox.projections import EventRow, fold_instance, fold_more, resume
 from inbox.services import ingest_events
 from tests import factories as f
@@ -236,3 +236,16 @@ def test_sorted_batches_through_the_database_equal_one_batch(
                 ingest_events(events=ordered[a:b], source="test")
         assert f.snapshot() == reference
         transaction.set_rollback(True)
+
+
+@pytest.mark.django_db
+def test_ingest_result_events_are_the_stored_rows() -> None:
+    iid = f.new_id()
+    result = ingest_events(events=[f.workflow_started(iid, 0), f.step_started(iid, 1)], source="s")
+    stored = list(Event.objects.order_by("seq"))
+    assert [e.pk for e in result.events] == [e.pk for e in stored]
+    assert [(e.event_id, e.type, e.payload, e.timestamp) for e in result.events] == [
+        (e.event_id, e.type, e.payload, e.timestamp) for e in stored
+    ]
+    with pytest.raises(AppendOnlyError):
+        result.events[0].save()  # as with bulk_create's objects: not a new row
