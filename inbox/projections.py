@@ -543,7 +543,7 @@ def refold(
     ``new_events``: events of some of these instances stored in this transaction (every
     one of them already in the log). When all of an instance's new events sort after the
     last one its stored state has folded, the fold continues from that state (its rows
-    plus ``WorkflowInstance.fold_state``) instead of reloading its whole history; the
+    plus its ``FoldState`` row) instead of reloading its whole history; the
     result is the same by construction. Otherwise the instance is folded from the log.
     """
     ids = sorted(set(instance_ids))
