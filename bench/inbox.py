@@ -209,8 +209,9 @@ class Fixture:
                         "",  # comment
                         0,  # reassignment_count
                         None,  # last_reassigned_at
-                        "",
-                        "",
+                        "",  # last_reassigned_by
+                        "",  # last_reassign_reason
+                        "",  # previous_assignee
                         now_s,  # updated_at
                         group_id,
                         user_id,
@@ -264,7 +265,8 @@ INSTANCE_COLUMNS = (
 TASK_COLUMNS = (
     "id, task_id, step_name, title, description, assignee, due_at, form_schema, priority, "
     "status, created_at, completed_at, completed_by, closed_at, closed_reason, form_data, "
-    "comment, reassignment_count, last_reassigned_at, last_reassigned_by, previous_assignee, "
+    "comment, reassignment_count, last_reassigned_at, last_reassigned_by, last_reassign_reason, "
+    "previous_assignee, "
     "updated_at, assignee_group_id, assignee_user_id, completed_by_user_id, instance_id, version"
 )
 USER_COLUMNS = (
@@ -317,7 +319,7 @@ def build_sqlite(path: Path, now: datetime) -> None:
     inst_sql = (
         f"INSERT INTO workflows_ui_workflowinstance ({INSTANCE_COLUMNS}) VALUES ({_marks(29)})"
     )
-    task_sql = f"INSERT INTO inbox_humantask ({TASK_COLUMNS}) VALUES ({_marks(27)})"
+    task_sql = f"INSERT INTO inbox_humantask ({TASK_COLUMNS}) VALUES ({_marks(28)})"
     for inst_rows, task_rows in _chunks(fixture.instances_and_tasks(), 5000):
         con.executemany(inst_sql, ([_sqlite_value(v) for v in r] for r in inst_rows))
         con.executemany(task_sql, ([_sqlite_value(v) for v in r] for r in task_rows))
