@@ -35,16 +35,21 @@ def _partial(request: HtmxHttpRequest, template: str, partial: str) -> str:
     return template
 
 
+# The three task lists: the name of the selector behind each page's table.
+TASK_LISTS = {"mine": "my_tasks", "queue": "team_queue", "done": "done_tasks"}
+
+
 def _list_page(
     request: HtmxHttpRequest,
     *,
     mode: str,
-    qs: Any,
-    base_qs: Any,
     filters: dict[str, Any],
     extra: dict[str, Any] | None = None,
 ) -> HttpResponse:
-    page = Paginator(qs, selectors.PAGE_SIZE).get_page(filters.get("page"))
+    select = getattr(selectors, TASK_LISTS[mode])
+    page = Paginator(select(user=request.user, filters=filters), selectors.PAGE_SIZE).get_page(
+        filters.get("page")
+    )
     query = request.GET.copy()
     query.pop("page", None)
     context = {
@@ -54,7 +59,8 @@ def _list_page(
         "filters": filters,
         "filter_form": TaskFilterForm(request.GET),
         "query": query.urlencode(),
-        "workflows": selectors.workflow_names(base_qs),
+        "workflows": selectors.workflow_names(select(user=request.user, filters={})),
+        "groups": selectors.user_groups(request.user) if mode == "queue" else None,
         "bulk_results": None,
         **(extra or {}),
     }
@@ -64,41 +70,19 @@ def _list_page(
 @login_required
 @require_GET
 def my_tasks(request: HtmxHttpRequest) -> HttpResponse:
-    filters = TaskFilterForm(request.GET).filters()
-    return _list_page(
-        request,
-        mode="mine",
-        qs=selectors.my_tasks(user=request.user, filters=filters),
-        base_qs=selectors.my_tasks(user=request.user, filters={}),
-        filters=filters,
-    )
+    return _list_page(request, mode="mine", filters=TaskFilterForm(request.GET).filters())
 
 
 @login_required
 @require_GET
 def team_queues(request: HtmxHttpRequest) -> HttpResponse:
-    filters = TaskFilterForm(request.GET).filters()
-    return _list_page(
-        request,
-        mode="queue",
-        qs=selectors.team_queue(user=request.user, filters=filters),
-        base_qs=selectors.team_queue(user=request.user, filters={}),
-        filters=filters,
-        extra={"groups": selectors.user_groups(request.user)},
-    )
+    return _list_page(request, mode="queue", filters=TaskFilterForm(request.GET).filters())
 
 
 @login_required
 @require_GET
 def done(request: HtmxHttpRequest) -> HttpResponse:
-    filters = TaskFilterForm(request.GET).filters()
-    return _list_page(
-        request,
-        mode="done",
-        qs=selectors.done_tasks(user=request.user, filters=filters),
-        base_qs=selectors.done_tasks(user=request.user, filters={}),
-        filters=filters,
-    )
+    return _list_page(request, mode="done", filters=TaskFilterForm(request.GET).filters())
 
 
 def _task_context(request: HttpRequest, task: HumanTask, **extra: Any) -> dict[str, Any]:
@@ -269,16 +253,11 @@ def bulk_action(request: HtmxHttpRequest) -> HttpResponse:
         for r in results:
             (messages.success if r["ok"] else messages.warning)(request, r["message"])
         return redirect(back)
-    mode = "queue" if action == "claim" else "mine"
-    filters = TaskFilterForm(request.GET).filters()
-    select = selectors.team_queue if mode == "queue" else selectors.my_tasks
     return _list_page(
         request,
-        mode=mode,
-        qs=select(user=request.user, filters=filters),
-        base_qs=select(user=request.user, filters={}),
-        filters=filters,
-        extra={"bulk_results": results, "groups": selectors.user_groups(request.user)},
+        mode="queue" if action == "claim" else "mine",
+        filters=TaskFilterForm(request.GET).filters(),
+        extra={"bulk_results": results},
     )
 
 
