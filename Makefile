@@ -40,3 +40,6 @@ bench: install
 
 clean:
 	rm -rf $(VENV) db.sqlite3 db.sqlite3-wal db.sqlite3-shm staticfiles
+
+screenshots: install
+	$(PY) docs/screenshots.py
