@@ -204,3 +204,13 @@ def test_bulk_cancel_confirms_then_reports_each_row(admin) -> None:
     assert "No workflow instance has this id." in html
     assert status(waiting) == "canceled"
     assert status(done) == "completed"
+
+
+def test_bulk_cancel_never_redirects_off_site(admin) -> None:
+    client = admin_client()
+    url = reverse("workflows_ui:bulk_cancel")
+    away = client.post(url, {"reason": "", "next": "https://evil.example/phish"})
+    assert away.status_code == 302
+    assert away["Location"] == reverse("workflows_ui:instances")
+    local = client.post(url, {"reason": "", "next": "/workflows/?status=failed"})
+    assert local["Location"] == "/workflows/?status=failed"

@@ -10,6 +10,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.middleware import HtmxDetails
 
@@ -59,6 +60,15 @@ def instance_list(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, _partial(request, "workflows_ui/instances.html", "results"), context)
 
 
+def _local_url(request: HttpRequest, url: str | None) -> str | None:
+    """``url`` if it stays on this site, else None: ``next`` must not send people away."""
+    if url and url_has_allowed_host_and_scheme(
+        url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return url
+    return None
+
+
 @console_admin
 @require_POST
 def bulk_cancel(request: HtmxHttpRequest) -> HttpResponse:
@@ -66,7 +76,9 @@ def bulk_cancel(request: HtmxHttpRequest) -> HttpResponse:
     form = BulkCancelForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Select at least one instance and give a reason to cancel.")
-        return redirect(request.POST.get("next") or reverse("workflows_ui:instances"))
+        return redirect(
+            _local_url(request, request.POST.get("next")) or reverse("workflows_ui:instances")
+        )
     ids: list[str] = form.cleaned_data["instance"]
     reason: str = form.cleaned_data["reason"]
     if request.POST.get("confirm") != "yes":
