@@ -333,11 +333,19 @@ def get_instance(request: HttpRequest, instance_id: uuid.UUID) -> Any:
         selectors.api_instance_list(user=_reader(request), filters={}), instance_id=instance_id
     )
     nested = ("steps", "tasks", "timeline")
+    reader = _reader(request)
+    tasks = instance.tasks.select_related("assignee_user", "assignee_group", "instance")
+    timeline = selectors.instance_timeline(instance_id=instance.instance_id)
+    if reader is not None and not selectors.can_see_all(reader):
+        # A person sees this instance for a task of theirs; other people's tasks stay private.
+        tasks = tasks.filter(pk__in=selectors.visible_tasks(user=reader).values("pk"))
+        mine = {t.task_id for t in tasks}
+        timeline = [e for e in timeline if e.task_id is None or e.task_id in mine]
     return {
         **{k: getattr(instance, k) for k in InstanceDetailOut.model_fields if k not in nested},
         "steps": list(instance.steps.all()),
-        "tasks": list(instance.tasks.select_related("assignee_user", "assignee_group", "instance")),
-        "timeline": selectors.instance_timeline(instance_id=instance.instance_id),
+        "tasks": list(tasks),
+        "timeline": timeline,
     }
 
 

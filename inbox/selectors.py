@@ -15,16 +15,16 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from inbox.events import TYPE_RANK
-from inbox.models import Event, HumanTask
+from inbox.models import Event, HumanTask, reassigned_task_ids
 from workflows_ui.models import WorkflowInstance
+from workflows_ui.permissions import can_read
 
 Person = User | AnonymousUser
 
 
 def can_see_all(user: Person) -> bool:
-    return user.has_perm("workflows_ui.manage_instances") or user.has_perm(
-        "workflows_ui.view_history"
-    )
+    """Admins and managers see every task and instance."""
+    return can_read(user)
 
 
 def api_task_list(*, user: Person | None, filters: dict[str, Any]) -> QuerySet[HumanTask]:
@@ -155,18 +155,13 @@ def team_queue(*, user: User, filters: dict[str, Any]) -> QuerySet[HumanTask]:
     return filter_tasks(qs, filters).order_by(*_ordering(filters.get("sort", "due")))
 
 
-def _reassigned_by(user: User) -> QuerySet[Event, Any]:
-    return Event.objects.filter(
-        type="HumanTaskReassigned", payload__reassigned_by=user.get_username()
-    ).values("task_id")
-
-
 def done_tasks(*, user: User, filters: dict[str, Any]) -> QuerySet[HumanTask]:
     """Tasks this person completed or reassigned, newest first."""
     # A claim is a reassignment by me to me: while I still hold the task it is not done.
     still_mine = Q(status=HumanTask.Status.OPEN, assignee_user=user)
     mine = HumanTask.objects.filter(
-        Q(completed_by_user=user) | (Q(task_id__in=_reassigned_by(user)) & ~still_mine)
+        Q(completed_by_user=user)
+        | (Q(task_id__in=reassigned_task_ids(user.get_username())) & ~still_mine)
     ).select_related("instance", "assignee_user", "assignee_group")
     return (
         filter_tasks(mine, filters)
@@ -207,18 +202,8 @@ def may_act(user: Person, task: HumanTask) -> bool:
 
 
 def visible_tasks(*, user: Person) -> QuerySet[HumanTask]:
-    """Tasks a person may open: theirs and their groups', those they completed or
-    reassigned, and every task for admins and managers."""
-    if not user.is_authenticated:
-        return HumanTask.objects.none()
-    if can_see_all(user):
-        return HumanTask.objects.all()
-    return HumanTask.objects.filter(
-        Q(assignee_user=user)
-        | Q(assignee_group__in=user.groups.all())  # type: ignore[union-attr]
-        | Q(completed_by_user=user)
-        | Q(task_id__in=_reassigned_by(user))  # type: ignore[arg-type]
-    )
+    """Tasks a person may open (``HumanTaskQuerySet.for_user`` is the rule)."""
+    return HumanTask.objects.for_user(user)
 
 
 def task_detail(*, user: Person, task_id: uuid.UUID) -> HumanTask:

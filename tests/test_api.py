@@ -519,3 +519,29 @@ def test_values_the_database_cannot_hold_are_422_not_500(
     (error,) = assert_refused(f.post_events(api_client, event), 422)
     assert (error["index"], error["field"]) == (0, field)
     assert message in error["message"]
+
+
+@pytest.mark.django_db
+def test_an_assignee_sees_only_their_own_tasks_of_a_shared_instance() -> None:
+    from django.contrib.auth.models import User
+
+    alice = User.objects.create_user("alice", password="pw")
+    User.objects.create_user("bob", password="pw")
+    iid, mine, theirs = f.new_id(), f.new_id(), f.new_id()
+    f.ingest(
+        [
+            f.workflow_started(iid, 0),
+            f.human_task_created(iid, 1, task_id=mine, assignee="alice", title="Mine"),
+            f.human_task_created(iid, 2, task_id=theirs, assignee="bob", title="Bob's"),
+            f.human_task_completed(
+                iid, 3, task_id=theirs, completed_by="bob", form_data={"salary": 123}
+            ),
+        ]
+    )
+    client = Client()
+    client.force_login(alice)
+    body = client.get(f"/api/instances/{iid}").json()
+    assert [t["task_id"] for t in body["tasks"]] == [mine]
+    seen = {e["payload"].get("task_id") for e in body["timeline"]}
+    assert theirs not in seen and mine in seen
+    assert "salary" not in json.dumps(body)
