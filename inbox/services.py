@@ -160,7 +160,8 @@ def ingest_events(*, events: Sequence[Any], source: str) -> IngestResult:
 
 
 def _lock_instances(instance_ids: Sequence[uuid.UUID]) -> None:
-    """Serialise folds of one instance across concurrent transactions (PostgreSQL).
+    """Serialise folds of one instance (and claims on one task id) across concurrent
+    transactions (PostgreSQL).
 
     SQLite takes its write lock when the transaction begins (IMMEDIATE mode).
     """
@@ -189,7 +190,14 @@ _EVENT_SEEN = fastsql.table_of(Event, "event_id", "type", "payload")
 
 
 def _store_and_fold(parsed: list[ParsedEvent], source: str) -> IngestResult:
-    _lock_instances([p.event.instance_id for p in parsed])
+    task_ids = [p.event.task_id for p in parsed if hasattr(p.event, "task_id")]  # type: ignore[attr-defined]
+    _lock_instances([p.event.instance_id for p in parsed] + task_ids)
+    if task_ids:
+        # Checked again under the locks: two batches may name one new task under two
+        # instances at once, and validate_batch saw neither.
+        problems = _task_ownership_problems(parsed)
+        if problems:
+            raise IngestError(problems)
     seen: dict[uuid.UUID, tuple[str, dict[str, Any]]] = {
         event_id: (type_, payload)
         for event_id, type_, payload in fastsql.select_in(
@@ -349,9 +357,7 @@ def assignee_name(value: str) -> str:
 
 
 @transaction.atomic
-def reassign_task(
-    *, task: HumanTask, user: User, to_assignee: str, reason: str
-) -> HumanTask:
+def reassign_task(*, task: HumanTask, user: User, to_assignee: str, reason: str) -> HumanTask:
     """Hand a task to another person or team, with the reason they will read."""
     to_assignee = assignee_name(to_assignee)
     if not reason.strip():
