@@ -108,11 +108,6 @@ def broadcast_id() -> str:
     return f"{_prefix}-{next(_ids)}"
 
 
-def send(group: str, payload: Payload) -> None:
-    """One message; see ``send_many``."""
-    send_many([(group, payload)])
-
-
 def send_many(messages: list[tuple[str, Payload]]) -> None:
     """The one way broadcasts leave this process: all of them from one ``async_to_sync``.
 

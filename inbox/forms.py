@@ -164,15 +164,6 @@ class ReassignForm(forms.Form):
 class TaskFilterForm(forms.Form):
     """The filters of My tasks, Team queues and Done; every value is optional."""
 
-    SORTS = {
-        "due": ("due_at", "-priority"),
-        "-due": ("-due_at", "-priority"),
-        "created": ("created_at",),
-        "-created": ("-created_at",),
-        "priority": ("-priority", "due_at"),
-        "-priority": ("priority", "due_at"),
-    }
-
     q = forms.CharField(required=False, label="Search", max_length=200)
     workflow = forms.CharField(required=False, label="Workflow", max_length=200)
     due = forms.ChoiceField(

@@ -435,3 +435,19 @@ def test_bulk_on_a_task_completed_meanwhile_names_who(people: People) -> None:
         )
     )
     assert re.search(r"✗ “Shared”: alice already completed this task at \d{4}-", html)
+
+
+def test_bulk_claim_keeps_the_lists_filters(people: People) -> None:
+    claimed = make_task(assignee="finance", title="Invoice 1")
+    kept = make_task(assignee="finance", title="Invoice 2")
+    other = make_task(assignee="finance", title="Laptop order")
+    response = as_user(people.bob).post(
+        "/tasks/bulk/?q=Invoice",
+        {"action": "claim", "task": [str(claimed.task_id)]},
+        HTTP_HX_REQUEST="true",
+    )
+    shown = row_ids(text(response))
+    assert shown == [str(kept.task_id)]
+    assert str(other.task_id) not in shown
+    page = text(as_user(people.bob).get("/queues/?q=Invoice"))
+    assert 'hx-post="/tasks/bulk/?q=Invoice"' in page
