@@ -29,7 +29,7 @@ QUIET = 0.3  # seconds a socket must stay silent to count as "received nothing"
 
 
 @pytest.fixture(autouse=True)
-def own_channel_layer(settings: Any) -> Any:
+async def own_channel_layer(settings: Any) -> AsyncIterator[None]:
     """A key prefix of our own on Redis, so parallel runs never hear each other."""
     if os.environ.get("REDIS_URL"):
         layers = {"default": {**settings.CHANNEL_LAYERS["default"]}}
@@ -40,6 +40,12 @@ def own_channel_layer(settings: Any) -> Any:
         settings.CHANNEL_LAYERS = layers
     channel_layers.backends.clear()
     yield
+    for layer in list(channel_layers.backends.values()):
+        # A Redis receive that outlived its consumer holds a blocking pop; closing the
+        # pools ends it, so the test's event loop can close.
+        close = getattr(layer, "close_pools", None)
+        if close is not None:
+            await close()
     channel_layers.backends.clear()
 
 
