@@ -184,7 +184,12 @@ def _task_payload(change: TaskChange) -> TaskChangePayload:
 
 
 def plan(changes: Changes) -> list[tuple[str, Payload]]:
-    """One message per group, carrying every change that group should hear of."""
+    """One message per group, carrying every change that group should hear of.
+
+    All messages of one ingest share an id: a socket in several of the groups handles each
+    change once, and renders a shared fragment once.
+    """
+    bid = broadcast_id()
     by_group: dict[str, list[TaskChangePayload]] = defaultdict(list)
     for change in changes.tasks:
         payload = _task_payload(change)
@@ -192,22 +197,20 @@ def plan(changes: Changes) -> list[tuple[str, Payload]]:
             by_group[group].append(payload)
     messages: list[tuple[str, Payload]] = []
     for group, tasks in by_group.items():
-        messages.append((group, TasksChanged(type="live.tasks", id=broadcast_id(), tasks=tasks)))
+        messages.append((group, TasksChanged(type="live.tasks", id=bid, tasks=tasks)))
     instance_ids = sorted(str(i) for i in changes.instances)
     for iid in instance_ids:
         messages.append(
             (
                 instance_group(iid),
-                InstancesChanged(type="live.instances", id=broadcast_id(), instance_ids=[iid]),
+                InstancesChanged(type="live.instances", id=bid, instance_ids=[iid]),
             )
         )
     if instance_ids:
         messages.append(
             (
                 INSTANCE_LIST_GROUP,
-                InstancesChanged(
-                    type="live.instances", id=broadcast_id(), instance_ids=instance_ids
-                ),
+                InstancesChanged(type="live.instances", id=bid, instance_ids=instance_ids),
             )
         )
     return messages

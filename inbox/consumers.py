@@ -273,13 +273,10 @@ class LiveConsumer(AsyncWebsocketConsumer):
         parts: list[str] = []
         my_count = queue_counts = False
         for change in event["tasks"]:
-            # A socket in several groups (mine, my team's, the task page) hears a change
-            # more than once; handle it once.
-            key = (
-                change["task_id"],
-                _audience_state(change["before"]),
-                _audience_state(change["after"]),
-            )
+            # A socket in several groups (mine, my team's, the task page) hears one ingest's
+            # change more than once; handle it once. The same change in a later ingest (claim,
+            # release, claim again) is new.
+            key = (event["id"], change["task_id"])
             if key in self.seen_set:
                 continue
             if len(self.seen) == self.seen.maxlen:

@@ -244,6 +244,32 @@ async def test_a_claimed_task_leaves_the_queue_and_arrives_once_in_my_list(
     await carol.disconnect()
 
 
+async def test_claim_release_claim_again_is_heard_every_time(world: dict[str, User]) -> None:
+    event, instance_id, task_id = new_task("group:finance", "Pay the supplier")
+    await ingest(event)
+    alice = await open_socket(world["alice"], {"watch": "list", "mode": "queue", "query": ""})
+
+    def hand(ts: int, frm: str, to: str) -> dict[str, Any]:
+        return f.human_task_reassigned(
+            instance_id,
+            ts,
+            task_id=task_id,
+            from_assignee=frm,
+            to_assignee=to,
+            reassigned_by="carol",
+        )
+
+    gone = f'<tr id="task-row-{task_id}" hx-swap-oob="delete"></tr>'
+    await ingest(hand(2, "group:finance", "user:carol"))
+    assert gone in await received(alice)
+    await ingest(hand(3, "user:carol", "group:finance"))
+    assert f'id="task-row-{task_id}"' in await received(alice)
+    # The same change as the first one, in a later ingest: the row must leave again.
+    await ingest(hand(4, "group:finance", "user:carol"))
+    assert gone in await received(alice)
+    await alice.disconnect()
+
+
 async def test_a_task_closed_by_the_end_of_its_instance_leaves_the_list(
     world: dict[str, User],
 ) -> None:
