@@ -182,11 +182,29 @@ _STORED = (
     "timestamp",
     "payload",
     "source",
+    "actor",
     "received_at",
     "seq",
 )
 _EVENT_INSERT = fastsql.table_of(Event, *_STORED[:-1])
 _EVENT_SEEN = fastsql.table_of(Event, "event_id", "type", "payload")
+
+
+# The payload field naming the person behind an event of each type.
+_ACTOR_FIELDS = {
+    "WorkflowStarted": "user_id",
+    "WorkflowCanceled": "canceled_by",
+    "WorkflowResumed": "resumed_by",
+    "HumanTaskCompleted": "completed_by",
+    "HumanTaskReassigned": "reassigned_by",
+}
+
+
+def event_actor(type_name: str, payload: dict[str, Any], source: str) -> str:
+    """Who did it: the signed-in person for dashboard actions, else whom the payload names."""
+    if source.startswith("dashboard:"):
+        return source.split(":", 1)[1]
+    return str(payload.get(_ACTOR_FIELDS.get(type_name, ""), "") or "")[:200]
 
 
 def _store_and_fold(parsed: list[ParsedEvent], source: str) -> IngestResult:
@@ -233,6 +251,7 @@ def _store_and_fold(parsed: list[ParsedEvent], source: str) -> IngestResult:
                 event.timestamp,
                 payload,
                 source,
+                event_actor(p.type, payload, source),
                 received_at,
             )
         )
@@ -242,7 +261,7 @@ def _store_and_fold(parsed: list[ParsedEvent], source: str) -> IngestResult:
     seqs: dict[uuid.UUID, int] = dict(returned)  # type: ignore[arg-type]
     stored = [(*row, seqs[row[0]]) for row in rows]
     new_events: dict[uuid.UUID, list[EventRow]] = defaultdict(list)
-    for event_id, _, type_, instance_id, _, timestamp, payload, _, _, seq in stored:
+    for event_id, _, type_, instance_id, _, timestamp, payload, _, _, _, seq in stored:
         new_events[instance_id].append(EventRow(seq, event_id, type_, timestamp, payload, source))
     changes = refold(new_events, new_events)
     return IngestResult(results=results, changes=changes, stored=stored)

@@ -31,6 +31,7 @@ EVENT_COLUMNS = (
     "timestamp",
     "payload",
     "source",
+    "actor",
     "received_at",
 )
 
@@ -45,6 +46,7 @@ def _event_row(**over: object) -> tuple[object, ...]:
         "timestamp": WHEN,
         "payload": {"step_name": "ünïcode ✓", "n": [1, 2.5, None, {"deep": True}]},
         "source": "token:test",
+        "actor": "",
         "received_at": WHEN + timedelta(seconds=1),
         **over,
     }

@@ -282,3 +282,30 @@ def test_an_event_id_reused_for_different_content_is_refused_and_nothing_stored(
     assert (problem.index, problem.field) == (1, "event_id")
     assert "already used for a different event" in problem.message
     assert Event.objects.count() == 1
+
+
+def test_each_event_records_the_person_behind_it() -> None:
+    iid, tid = f.new_id(), f.new_id()
+    ingest_events(
+        events=[
+            f.workflow_started(iid, 0, user_id="carol"),
+            f.step_started(iid, 1),
+            f.human_task_created(iid, 2, task_id=tid),
+            f.human_task_reassigned(iid, 3, task_id=tid, reassigned_by="bob", to_assignee="dave"),
+        ],
+        source="token:engine",
+    )
+    record_action(
+        event=WorkflowCanceled(
+            instance_id=uuid.UUID(iid), timestamp=f.at(4), reason="gone", canceled_by="someone-else"
+        ),
+        actor="admin",
+    )
+    actors = dict(Event.objects.values_list("type", "actor"))
+    assert actors == {
+        "WorkflowStarted": "carol",
+        "StepStarted": "",
+        "HumanTaskCreated": "",
+        "HumanTaskReassigned": "bob",
+        "WorkflowCanceled": "admin",  # the signed-in person, whatever the payload says
+    }
