@@ -18,6 +18,7 @@ import json
 import uuid
 from collections import OrderedDict, deque
 from collections.abc import Callable
+from functools import partial
 from typing import Any, TypeVar
 
 from channels.db import database_sync_to_async
@@ -432,9 +433,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
                 parts.append(
                     await _shared(
                         (event["id"], "instance-row", instance_id, self.can_manage),
-                        lambda iid=instance_id, manage=self.can_manage: _render_instance_row(
-                            iid, manage
-                        ),
+                        partial(_render_instance_row, instance_id, self.can_manage),
                     )
                 )
         await self._send_parts(parts)
