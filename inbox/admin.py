@@ -5,7 +5,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from inbox.models import Event, HumanTask, IngestToken, OutboxCommand
+from inbox.models import Event, FoldState, HumanTask, IngestToken, OutboxCommand
 
 
 @admin.register(Event)
@@ -45,3 +45,17 @@ class OutboxCommandAdmin(admin.ModelAdmin):
     list_display = ["id", "kind", "instance_id", "created_at", "delivered_at", "attempts"]
     list_filter = ["kind"]
     readonly_fields = ["event", "kind", "instance_id", "payload", "created_at"]
+
+
+@admin.register(FoldState)
+class FoldStateAdmin(admin.ModelAdmin):
+    """Part of the projections (what an instance's fold carries between ingests): read-only."""
+
+    list_display = ["instance"]
+    readonly_fields = ["instance", "state"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
