@@ -11,7 +11,7 @@ from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from ninja import Field, NinjaAPI, Query, Schema, Status
@@ -377,15 +377,7 @@ def _person(request: HttpRequest) -> User:
 
 
 def _actionable_task(request: HttpRequest, task_id: uuid.UUID) -> HumanTask:
-    task = get_object_or_404(
-        selectors.visible_tasks(user=_person(request)).select_related(
-            "instance", "assignee_user", "assignee_group"
-        ),
-        task_id=task_id,
-    )
-    if task.is_open and not selectors.may_act(request.user, task):
-        raise Http404("No task here for you")
-    return task
+    return selectors.actionable_task(user=_person(request), task_id=task_id)
 
 
 def _act(request: HttpRequest, task: HumanTask, action: Callable[[], HumanTask]) -> Any:

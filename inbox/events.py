@@ -527,3 +527,10 @@ TYPE_RANK = {
     "WorkflowCanceled": 8,
     "WorkflowCompleted": 8,
 }
+
+
+def fold_order(event: Any) -> tuple[datetime, int, str]:
+    """The order of the fold, for anything with ``timestamp``, ``type`` and ``event_id``:
+    time, then causes before effects, then the event id (never arrival, which differs
+    between deliveries of the same events)."""
+    return (event.timestamp, TYPE_RANK[event.type], str(event.event_id))

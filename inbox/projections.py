@@ -19,7 +19,7 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from inbox import fastsql
-from inbox.events import TYPE_RANK, parse_datetime
+from inbox.events import fold_order, parse_datetime
 from inbox.models import Event, HumanTask
 from inbox.models import FoldState as StoredFoldState
 from workflows_ui.models import StepRun, WorkflowInstance
@@ -42,8 +42,7 @@ class EventRow:
 
     @property
     def sort_key(self) -> tuple[datetime, int, str]:
-        # Ties broken by content, not arrival, so every permutation folds the same.
-        return (self.timestamp, TYPE_RANK[self.type], str(self.event_id))
+        return fold_order(self)
 
 
 def _sort_key(event: EventRow) -> tuple[datetime, int, str]:

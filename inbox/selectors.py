@@ -11,10 +11,11 @@ from django.contrib.auth.models import AnonymousUser, Group, User
 from django.db.models import Count, F, Func, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.db.models.lookups import Exact
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from inbox.events import TYPE_RANK
+from inbox.events import fold_order
 from inbox.models import Event, HumanTask, reassigned_task_ids
 from workflows_ui.models import WorkflowInstance
 from workflows_ui.permissions import can_read
@@ -73,7 +74,7 @@ def api_instance_list(
 def instance_timeline(*, instance_id: uuid.UUID) -> list[Event]:
     """Every event of an instance in fold order: timestamp, then causes before effects."""
     events = list(Event.objects.filter(instance_id=instance_id))
-    events.sort(key=lambda e: (e.timestamp, TYPE_RANK[e.type], str(e.event_id)))
+    events.sort(key=fold_order)
     return events
 
 
@@ -212,6 +213,15 @@ def task_detail(*, user: Person, task_id: uuid.UUID) -> HumanTask:
         "instance", "assignee_user", "assignee_group", "completed_by_user"
     )
     return get_object_or_404(qs, task_id=task_id)
+
+
+def actionable_task(*, user: Person, task_id: uuid.UUID) -> HumanTask:
+    """A task for an action: Http404 unless this person may see it and, while it is open,
+    act on it (a closed one is returned, so the caller can say who closed it)."""
+    task = task_detail(user=user, task_id=task_id)
+    if task.is_open and not may_act(user, task):
+        raise Http404("No task here for you")
+    return task
 
 
 def holders(task: HumanTask) -> list[str]:

@@ -9,7 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -115,14 +115,6 @@ def task_detail(request: HtmxHttpRequest, task_id: uuid.UUID) -> HttpResponse:
     return render(request, "inbox/task_detail.html", _task_context(request, task))
 
 
-def _actionable(request: HttpRequest, task_id: uuid.UUID) -> HumanTask:
-    """The task, if this person may act on it; 404 for anyone else (as for the page)."""
-    task = selectors.task_detail(user=request.user, task_id=task_id)
-    if task.is_open and not selectors.may_act(request.user, task):
-        raise Http404("No task here for you")
-    return task
-
-
 def _after_action(request: HtmxHttpRequest, url: str) -> HttpResponse:
     if request.htmx:
         return HttpResponseClientRedirect(url)
@@ -137,7 +129,7 @@ def _conflict(request: HtmxHttpRequest, task: HumanTask, exc: Exception) -> Http
 @login_required
 @require_POST
 def task_complete(request: HtmxHttpRequest, task_id: uuid.UUID) -> HttpResponse:
-    task = _actionable(request, task_id)
+    task = selectors.actionable_task(user=request.user, task_id=task_id)
     if not task.is_open:
         return _conflict(request, task, services.TaskConflict(task))
     form = CompletionForm(request.POST, schema=task.form_schema)
@@ -161,7 +153,7 @@ def task_complete(request: HtmxHttpRequest, task_id: uuid.UUID) -> HttpResponse:
 @login_required
 @require_POST
 def task_reassign(request: HtmxHttpRequest, task_id: uuid.UUID) -> HttpResponse:
-    task = _actionable(request, task_id)
+    task = selectors.actionable_task(user=request.user, task_id=task_id)
     if not task.is_open:
         return _conflict(request, task, services.TaskConflict(task))
     form = ReassignForm(request.POST)
@@ -188,7 +180,7 @@ def task_reassign(request: HtmxHttpRequest, task_id: uuid.UUID) -> HttpResponse:
 @login_required
 @require_POST
 def task_claim(request: HtmxHttpRequest, task_id: uuid.UUID) -> HttpResponse:
-    task = _actionable(request, task_id)
+    task = selectors.actionable_task(user=request.user, task_id=task_id)
     try:
         services.claim_task(task=task, user=request.user)
     except (services.TaskConflict, services.ActionRefused) as exc:
@@ -200,7 +192,7 @@ def task_claim(request: HtmxHttpRequest, task_id: uuid.UUID) -> HttpResponse:
 @login_required
 @require_POST
 def task_release(request: HtmxHttpRequest, task_id: uuid.UUID) -> HttpResponse:
-    task = _actionable(request, task_id)
+    task = selectors.actionable_task(user=request.user, task_id=task_id)
     try:
         services.release_task(task=task, user=request.user)
     except (services.TaskConflict, services.ActionRefused) as exc:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from inbox.events import STEP_EVENT_TYPES, TASK_EVENT_TYPES, TYPE_RANK, parse_datetime
+from inbox.events import STEP_EVENT_TYPES, TASK_EVENT_TYPES, fold_order, parse_datetime
 
 if TYPE_CHECKING:
     from inbox.models import Event
@@ -277,8 +277,8 @@ def describe(event: Event, titles: TitleMap | None = None) -> TimelineEntry:
 
 
 def sort_key(event: Event) -> tuple[datetime, int, str]:
-    """Fold order: timestamp, then causes before effects, then a stable tie-break."""
-    return (event.timestamp, TYPE_RANK.get(event.type, 99), str(event.event_id))
+    """Fold order (``inbox.events.fold_order``)."""
+    return fold_order(event)
 
 
 def timeline_entries(
