@@ -12,7 +12,7 @@ playwright = pytest.importorskip("playwright.sync_api")
 
 from inbox.demo import demo_password, ensure_demo_users  # noqa: E402
 from inbox.models import HumanTask  # noqa: E402
-from workflows_ui import testing as b  # noqa: E402
+from tests import console_builders as b  # noqa: E402
 from workflows_ui.models import WorkflowInstance  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"

@@ -10,7 +10,7 @@ from django.test import Client
 from django.urls import reverse
 
 from inbox.demo import demo_password, ensure_demo_users
-from workflows_ui import testing as b
+from tests import console_builders as b
 from workflows_ui.reports import build_report, percentile
 
 pytestmark = pytest.mark.django_db

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 
 from inbox.models import Event
-from workflows_ui import testing as b
+from tests import console_builders as b
 from workflows_ui.timeline import describe, format_duration, timeline_entries
 
 pytestmark = pytest.mark.django_db
