@@ -11,8 +11,8 @@ from django.urls import reverse
 
 from inbox.demo import demo_password, ensure_demo_users
 from inbox.models import Event, HumanTask, OutboxCommand
-from workflows_ui import services
 from tests import console_builders as b
+from workflows_ui import services
 from workflows_ui.models import WorkflowInstance
 
 pytestmark = pytest.mark.django_db

@@ -15,8 +15,8 @@ from django.test import Client
 from django.urls import reverse
 
 from inbox.demo import demo_password, ensure_demo_users
-from workflows_ui import charts, selectors
 from tests import console_builders as b
+from workflows_ui import charts, selectors
 from workflows_ui.models import WorkflowInstance
 
 pytestmark = pytest.mark.django_db
