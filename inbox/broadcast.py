@@ -25,6 +25,8 @@ from typing import Any, Literal, TypedDict
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.db import transaction
+from django.db.models.signals import m2m_changed
 
 from inbox.projections import Changes, TaskChange
 
@@ -98,7 +100,15 @@ class PresenceLeave(TypedDict):
     channel: str
 
 
-Payload = TasksChanged | InstancesChanged | PresenceJoin | PresenceHere | PresenceLeave
+class RightsChanged(TypedDict):
+    """The user's teams or permissions changed: their sockets must reconnect afresh."""
+
+    type: Literal["live.rights"]
+
+
+Payload = (
+    TasksChanged | InstancesChanged | PresenceJoin | PresenceHere | PresenceLeave | RightsChanged
+)
 
 _ids = itertools.count()
 _prefix = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -225,7 +235,30 @@ def on_events_ingested(sender: Any, changes: Changes, **kwargs: Any) -> None:
     send_changes(changes)
 
 
+def on_rights_changed(sender: Any, instance: Any, action: str, **kwargs: Any) -> None:
+    """A socket joined its groups with the rights its user had then; when the user's
+    teams or permissions change, close their sockets so they reconnect with the new ones."""
+    if action not in ("post_add", "post_remove", "post_clear"):
+        return
+    from django.contrib.auth.models import Group
+
+    if isinstance(instance, Group):
+        user_ids = list(instance.user_set.values_list("pk", flat=True))
+    else:
+        user_ids = [instance.pk]
+    messages: list[tuple[str, Payload]] = [
+        (user_group(pk), RightsChanged(type="live.rights")) for pk in user_ids
+    ]
+    transaction.on_commit(lambda: send_many(messages))
+
+
 def connect() -> None:
+    from django.contrib.auth.models import Group, User
+
     from inbox.services import events_ingested
 
     events_ingested.connect(on_events_ingested, dispatch_uid="inbox.broadcast")
+    for through in (User.groups.through, User.user_permissions.through, Group.permissions.through):
+        m2m_changed.connect(
+            on_rights_changed, sender=through, dispatch_uid=f"inbox.rights.{through}"
+        )

@@ -424,6 +424,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     # --- instances -----------------------------------------------------------------------
 
+    async def live_rights(self, event: broadcast.RightsChanged) -> None:
+        # The groups joined at connect no longer match the user's rights: start over.
+        # The page's socket reconnects on its own and re-syncs its live regions.
+        await self.close(code=1012)  # "service restart": htmx's ws extension reconnects
+
     async def live_instances(self, event: broadcast.InstancesChanged) -> None:
         parts: list[str] = []
         for instance_id in event["instance_ids"]:

@@ -394,3 +394,15 @@ async def test_instance_page_watchers_hear_their_instance_only(world: dict[str, 
     assert await alice.receive_nothing(QUIET)
     await admin.disconnect()
     await alice.disconnect()
+
+
+async def test_a_socket_is_closed_when_its_users_teams_change(world: dict[str, User]) -> None:
+    alice = await open_socket(world["alice"], {"watch": "list", "mode": "queue", "query": ""})
+
+    @database_sync_to_async
+    def leave_finance() -> None:
+        world["alice"].groups.remove(Group.objects.get(name="finance"))
+
+    await leave_finance()
+    closed = await alice.receive_output(timeout=2)
+    assert closed == {"type": "websocket.close", "code": 1012}  # htmx reconnects on 1012
