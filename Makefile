@@ -17,6 +17,7 @@ install: $(STAMP)
 
 run: install
 	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py seed_demo
 	$(PY) manage.py simulate --if-empty --workflows 40
 	$(MAKE) serve

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 import dj_database_url
@@ -15,12 +16,30 @@ def env_bool(name: str, default: bool) -> bool:
     return default if value is None else value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-DEBUG = env_bool("DJANGO_DEBUG", True)
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise RuntimeError("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off")
-    SECRET_KEY = "insecure-development-key-do-not-use-in-production"
+def local_secret_key(path: Path) -> str:
+    """The embedded setup's key: made once per checkout, kept beside it, never committed."""
+    if path.exists():
+        return path.read_text().strip()
+    key = secrets.token_urlsafe(50)
+    try:
+        temp = path.with_name(f"{path.name}.{os.getpid()}")
+        temp.write_text(key)
+        temp.chmod(0o600)
+        try:
+            os.link(temp, path)  # atomic: a process that loses the race reads the winner's
+        finally:
+            temp.unlink()
+    except FileExistsError:
+        return path.read_text().strip()
+    except OSError:
+        # A read-only checkout: sessions then last only as long as the process.
+        return key
+    return key
+
+
+# Off unless asked for: debug pages show settings and code to whoever triggers an error.
+DEBUG = env_bool("DJANGO_DEBUG", False)
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "") or local_secret_key(BASE_DIR / ".secret_key")
 ALLOWED_HOSTS = [
     h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h
 ]
