@@ -16,6 +16,14 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, User
 
 
+DASHBOARD_SOURCE = "dashboard:"
+
+
+def dashboard_actor(source: str) -> str:
+    """The signed-in person behind a dashboard action's ``Event.source``, else ""."""
+    return source.removeprefix(DASHBOARD_SOURCE) if source.startswith(DASHBOARD_SOURCE) else ""
+
+
 class AppendOnlyError(RuntimeError):
     pass
 

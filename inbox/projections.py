@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from inbox import fastsql
 from inbox.events import fold_order, parse_datetime
-from inbox.models import Event, HumanTask
+from inbox.models import Event, HumanTask, dashboard_actor
 from inbox.models import FoldState as StoredFoldState
 from workflows_ui.models import StepRun, WorkflowInstance
 
@@ -216,10 +216,6 @@ def _s(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _actor_from_source(source: str) -> str:
-    return source.split(":", 1)[1] if source.startswith("dashboard:") else ""
-
-
 def _fold_into(state: FoldState, events: Iterable[EventRow]) -> None:
     """The fold's step: apply ``events``, already in sort-key order, to ``state``."""
     inst, steps, latest_run, tasks = state.inst, state.steps, state.latest_run, state.tasks
@@ -291,7 +287,7 @@ def _fold_into(state: FoldState, events: Iterable[EventRow]) -> None:
                 inst.update(
                     status=Status.CANCELED,
                     cancel_reason=_s(p.get("reason")),
-                    canceled_by=_s(p.get("canceled_by")) or _actor_from_source(ev.source),
+                    canceled_by=_s(p.get("canceled_by")) or dashboard_actor(ev.source),
                 )
                 if p.get("current_step"):
                     inst["current_step"] = p["current_step"]
@@ -303,7 +299,7 @@ def _fold_into(state: FoldState, events: Iterable[EventRow]) -> None:
                 status=Status.PAUSED,
                 pause_reason=_s(p.get("reason")),
                 # Not a contract field: only the dashboard (the source) names who paused.
-                paused_by=_actor_from_source(ev.source),
+                paused_by=dashboard_actor(ev.source),
                 paused_at=ts,
             )
             if p.get("paused_at_step"):
@@ -313,7 +309,7 @@ def _fold_into(state: FoldState, events: Iterable[EventRow]) -> None:
                 continue
             inst.update(
                 status=Status.RUNNING,
-                resumed_by=_s(p.get("resumed_by")) or _actor_from_source(ev.source),
+                resumed_by=_s(p.get("resumed_by")) or dashboard_actor(ev.source),
                 resumed_at=ts,
             )
             if p.get("resuming_at_step"):

@@ -25,7 +25,7 @@ from inbox.events import (
     parse_event,
     to_wire_object,
 )
-from inbox.models import Event, HumanTask, OutboxCommand
+from inbox.models import Event, HumanTask, OutboxCommand, dashboard_actor
 from inbox.projections import Changes, EventRow, refold
 from inbox.schemas import validation_errors
 
@@ -202,9 +202,8 @@ _ACTOR_FIELDS = {
 
 def event_actor(type_name: str, payload: dict[str, Any], source: str) -> str:
     """Who did it: the signed-in person for dashboard actions, else whom the payload names."""
-    if source.startswith("dashboard:"):
-        return source.split(":", 1)[1]
-    return str(payload.get(_ACTOR_FIELDS.get(type_name, ""), "") or "")[:200]
+    named = payload.get(_ACTOR_FIELDS.get(type_name, ""))
+    return dashboard_actor(source) or str(named or "")[:200]
 
 
 def _store_and_fold(parsed: list[ParsedEvent], source: str) -> IngestResult:

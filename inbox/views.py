@@ -7,33 +7,17 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import User
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
-from django_htmx.middleware import HtmxDetails
 
 from inbox import selectors, services
 from inbox.forms import CompletionForm, ReassignForm, TaskFilterForm
+from inbox.htmx import HtmxHttpRequest, page_or_partial
 from inbox.models import HumanTask
-
-
-class HtmxHttpRequest(HttpRequest):
-    """A signed-in person's request, as django-htmx and login_required leave it."""
-
-    htmx: HtmxDetails
-    user: User
-
-
-def _partial(request: HtmxHttpRequest, template: str, partial: str) -> str:
-    """The whole page, or only the named partial when htmx asks for a region."""
-    if request.htmx and not request.htmx.boosted:
-        return f"{template}#{partial}"
-    return template
-
 
 # The three task lists: the name of the selector behind each page's table.
 TASK_LISTS = {"mine": "my_tasks", "queue": "team_queue", "done": "done_tasks"}
@@ -64,7 +48,7 @@ def _list_page(
         "bulk_results": None,
         **(extra or {}),
     }
-    return render(request, _partial(request, "inbox/task_list.html", "task-table"), context)
+    return render(request, page_or_partial(request, "inbox/task_list.html", "task-table"), context)
 
 
 @login_required
@@ -135,7 +119,7 @@ def task_complete(request: HtmxHttpRequest, task_id: uuid.UUID) -> HttpResponse:
     form = CompletionForm(request.POST, schema=task.form_schema)
     if not form.is_valid():
         context = _task_context(request, task, complete_form=form)
-        template = _partial(request, "inbox/task_detail.html", "complete-form")
+        template = page_or_partial(request, "inbox/task_detail.html", "complete-form")
         return render(request, template, context, status=422 if not request.htmx else 200)
     try:
         services.complete_task(
@@ -173,7 +157,7 @@ def task_reassign(request: HtmxHttpRequest, task_id: uuid.UUID) -> HttpResponse:
             messages.success(request, f"Reassigned “{task}” to {form.cleaned_data['to_assignee']}.")
             return _after_action(request, reverse("my_tasks"))
     context = _task_context(request, task, reassign_form=form)
-    template = _partial(request, "inbox/task_detail.html", "reassign-form")
+    template = page_or_partial(request, "inbox/task_detail.html", "reassign-form")
     return render(request, template, context, status=422 if not request.htmx else 200)
 
 

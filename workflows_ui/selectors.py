@@ -312,10 +312,11 @@ def person_activity(*, username: str) -> PersonActivity:
         .select_related("instance")
         .order_by("-completed_at", "-id")
     )
-    actions = Event.objects.filter(source=f"dashboard:{username}").order_by("-timestamp", "-seq")
-    reassigned = Event.objects.filter(type="HumanTaskReassigned").filter(
-        Q(source=f"dashboard:{username}") | Q(payload__reassigned_by=username)
+    # Event.actor is the dashboard user, else whom the payload names (indexed with type).
+    actions = Event.objects.filter(actor=username, source=f"dashboard:{username}").order_by(
+        "-timestamp", "-seq"
     )
+    reassigned = Event.objects.filter(actor=username, type="HumanTaskReassigned")
     return PersonActivity(
         username=username,
         completed=completed,

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from inbox.events import STEP_EVENT_TYPES, TASK_EVENT_TYPES, fold_order, parse_datetime
+from inbox.models import dashboard_actor
 
 if TYPE_CHECKING:
     from inbox.models import Event
@@ -75,11 +76,6 @@ def format_duration(seconds: float | None) -> str:
         return f"{sign}{hours} h" + (f" {minutes} min" if minutes else "")
     days, hours = divmod(hours, 24)
     return f"{sign}{days} d" + (f" {hours} h" if hours else "")
-
-
-def dashboard_actor(source: str) -> str:
-    """The username of a dashboard action ("dashboard:<username>"), else ""."""
-    return source.split(":", 1)[1] if source.startswith("dashboard:") else ""
 
 
 def _q(name: Any) -> str:

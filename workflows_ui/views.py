@@ -12,8 +12,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
-from django_htmx.middleware import HtmxDetails
 
+from inbox.htmx import HtmxHttpRequest, page_or_partial
 from workflows_ui import charts, exports, reports, selectors, services
 from workflows_ui.forms import (
     AuditFilterForm,
@@ -32,15 +32,6 @@ TIMELINE_KINDS: tuple[Kind, ...] = ("workflow", "step", "task")
 ACTION_FORMS = {"cancel": CancelForm, "pause": PauseForm, "resume": ResumeForm}
 
 
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
-
-
-def _partial(request: HtmxHttpRequest, template: str, name: str) -> str:
-    """The whole page, or only its named partial for an HTMX request that targets it."""
-    return f"{template}#{name}" if request.htmx and not request.htmx.boosted else template
-
-
 # --- instances -------------------------------------------------------------------------------
 
 
@@ -57,7 +48,9 @@ def instance_list(request: HtmxHttpRequest) -> HttpResponse:
         "can_manage": can_manage(request.user),
         "nav_active": "instances",
     }
-    return render(request, _partial(request, "workflows_ui/instances.html", "results"), context)
+    return render(
+        request, page_or_partial(request, "workflows_ui/instances.html", "results"), context
+    )
 
 
 def _local_url(request: HttpRequest, url: str | None) -> str | None:
@@ -160,7 +153,9 @@ def instance_detail(request: HtmxHttpRequest, instance_id: uuid.UUID) -> HttpRes
         "now": now,
         "nav_active": "instances",
     }
-    return render(request, _partial(request, "workflows_ui/instance.html", "timeline"), context)
+    return render(
+        request, page_or_partial(request, "workflows_ui/instance.html", "timeline"), context
+    )
 
 
 @console_admin
@@ -202,7 +197,7 @@ def instance_action(request: HtmxHttpRequest, instance_id: uuid.UUID, action: st
     }
     return render(
         request,
-        _partial(request, "workflows_ui/instance_action.html", "confirm"),
+        page_or_partial(request, "workflows_ui/instance_action.html", "confirm"),
         context,
         status=status,
     )
@@ -217,7 +212,7 @@ def unrouted(request: HtmxHttpRequest) -> HttpResponse:
     page = paginator.get_page(request.GET.get("page"))
     return render(
         request,
-        _partial(request, "workflows_ui/unrouted.html", "results"),
+        page_or_partial(request, "workflows_ui/unrouted.html", "results"),
         {"page": page, "nav_active": "unrouted"},
     )
 
@@ -232,7 +227,7 @@ def history(request: HtmxHttpRequest) -> HttpResponse:
     page = Paginator(selectors.task_history(filters=filters), 50).get_page(request.GET.get("page"))
     return render(
         request,
-        _partial(request, "workflows_ui/history.html", "results"),
+        page_or_partial(request, "workflows_ui/history.html", "results"),
         {"form": form, "page": page, "nav_active": "history"},
     )
 
@@ -249,7 +244,7 @@ def audit(request: HtmxHttpRequest) -> HttpResponse:
         "entries": _audit_entries(events),
         "nav_active": "history",
     }
-    return render(request, _partial(request, "workflows_ui/audit.html", "results"), context)
+    return render(request, page_or_partial(request, "workflows_ui/audit.html", "results"), context)
 
 
 def _audit_entries(events: list[Any]) -> list[tuple[Any, str]]:
