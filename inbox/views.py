@@ -18,6 +18,7 @@ from inbox import selectors, services
 from inbox.forms import CompletionForm, ReassignForm, TaskFilterForm
 from inbox.htmx import HtmxHttpRequest, page_or_partial
 from inbox.models import HumanTask
+from workflows_ui.selectors import instance_timeline
 
 # The three task lists: the name of the selector behind each page's table.
 TASK_LISTS = {"mine": "my_tasks", "queue": "team_queue", "done": "done_tasks"}
@@ -70,17 +71,13 @@ def done(request: HtmxHttpRequest) -> HttpResponse:
 
 
 def _task_context(request: HttpRequest, task: HumanTask, **extra: Any) -> dict[str, Any]:
-    from workflows_ui.timeline import timeline_entries
-
     can_act = selectors.may_act(request.user, task)
-    events = selectors.instance_timeline(instance_id=task.instance_id)
-    titles = dict(task.instance.tasks.values_list("task_id", "title"))
     context = {
         "task": task,
         "instance": task.instance,
         "can_act": can_act,
         "holders": selectors.holders(task),
-        "timeline": timeline_entries(events, titles=titles),
+        "timeline": instance_timeline(instance_id=task.instance_id),
         "release_group": services.release_group(task) if can_act else None,
         "can_claim": can_act and task.assignee_group_id is not None,
         "nav_active": "task",
