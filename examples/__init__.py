@@ -1,0 +1,1 @@
+"""Example engine apps that talk to the dashboard."""
