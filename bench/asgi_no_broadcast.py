@@ -7,7 +7,7 @@ cost of ``inbox.broadcast.on_events_ingested``.
 from __future__ import annotations
 
 from config.asgi import application
-from inbox.services import events_ingested
+from workflows.ingest import events_ingested
 
 events_ingested.disconnect(dispatch_uid="inbox.broadcast")
 assert not events_ingested.receivers, "another receiver is connected"

@@ -535,7 +535,7 @@ def pick_user() -> tuple[Any, list[tuple[str, int]]]:
     from django.contrib.auth.models import Group, User
     from django.db.models import Count, Q
 
-    from inbox.models import HumanTask
+    from workflows.models import HumanTask
 
     queue = dict(
         Group.objects.annotate(n=Count("tasks", filter=Q(tasks__status="open"))).values_list(
@@ -636,7 +636,7 @@ def explain(client: Any, url: str, vendor: str, *, htmx: bool = True) -> None:
 
 
 def scenarios(groups: Sequence[tuple[str, int]]) -> list[tuple[str, str]]:
-    from workflows_ui.models import WorkflowInstance
+    from workflows.models import WorkflowInstance
 
     workflow = (
         WorkflowInstance.objects.order_by("-id").values_list("workflow_name", flat=True).first()
@@ -697,7 +697,7 @@ def run(args: argparse.Namespace) -> None:
     from django.db import connection
     from django.test import Client
 
-    from inbox.models import HumanTask
+    from workflows.models import HumanTask
 
     tasks = HumanTask.objects.count()
     open_tasks = HumanTask.objects.filter(status="open").count()

@@ -91,7 +91,7 @@ def fresh_copy(template: Path, name: str) -> Path:
 
 def generate_events(workflows: int, seed: int, now: datetime) -> list[dict[str, Any]]:
     sys.path.insert(0, str(ROOT))
-    from inbox.simulation import generate
+    from demo.simulation import generate
 
     return generate(workflows=workflows, seed=seed, now=now).events
 
@@ -177,8 +177,8 @@ import json, sys, time
 import django
 django.setup()
 from django.db import transaction
-from inbox.events import parse_event
-from inbox.models import Event
+from workflows.events import parse_event
+from workflows.models import Event
 
 events = json.load(sys.stdin)
 rows = []
@@ -213,7 +213,7 @@ def in_process(
 import json, sys, time
 import django
 django.setup()
-from inbox.services import ingest_events, events_ingested
+from workflows.ingest import ingest_events, events_ingested
 if not {broadcast!r}:
     events_ingested.disconnect(dispatch_uid="inbox.broadcast")
     assert not events_ingested.receivers
@@ -243,8 +243,8 @@ def count_rows(db: Path) -> dict[str, int]:
         db,
         "shell",
         "-c",
-        "import json; from inbox.models import Event, HumanTask; "
-        "from workflows_ui.models import WorkflowInstance as W; "
+        "import json; from workflows.models import Event, HumanTask; "
+        "from workflows.models import WorkflowInstance as W; "
         "print(json.dumps({'events': Event.objects.count(), 'instances': W.objects.count(), "
         "'tasks': HumanTask.objects.count()}))",
     )

@@ -44,7 +44,7 @@ import json, os
 from django.contrib.auth.models import Group, User
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore
-from inbox.models import IngestToken
+from workflows.models import IngestToken
 n = int(os.environ["BENCH_USERS"])
 team = Group.objects.create(name="everyone")
 User.objects.bulk_create(User(username=f"u{i}", password="!") for i in range(n))

@@ -4,7 +4,7 @@
     .venv/bin/python bench/live_ingest.py --workflows 300 --batch 100
 
 ``inbox.simulation.generate(workflows=..., seed=1).events`` ingested with
-``inbox.services.ingest_events`` in batches, on a fresh SQLite file (DEBUG off, the default
+``inbox.ingest.ingest_events`` in batches, on a fresh SQLite file (DEBUG off, the default
 in-memory channel layer, or Redis when REDIS_URL is set), twice: once with the broadcast
 receiver connected (as in production) and once disconnected, each on its own fresh database.
 The first 5 batches are warm-up, not timed. Also counts group_send calls and how many
@@ -30,10 +30,10 @@ from django.core.management import call_command
 call_command("migrate", "--noinput", verbosity=0)
 from asgiref import sync
 from channels.layers import get_channel_layer
-from inbox import broadcast
-from inbox.models import Event
-from inbox.services import events_ingested, ingest_events
-from inbox.simulation import generate
+from live import broadcast
+from workflows.models import Event
+from workflows.ingest import events_ingested, ingest_events
+from demo.simulation import generate
 
 broadcast.connect()
 if os.environ["BENCH_BROADCAST"] == "0":

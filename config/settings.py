@@ -58,8 +58,13 @@ INSTALLED_APPS = [
     "channels",
     "django_htmx",
     "template_partials",
+    # The core first: it owns every model; the faces, the live layer and the demo use it.
+    "workflows",
+    "pages",
     "inbox",
     "workflows_ui",
+    "live",
+    "demo",
 ]
 
 MIDDLEWARE = [

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path
 
-from inbox.api import api
+from api.routes import api
 
 urlpatterns = [
     path("admin/", admin.site.urls),

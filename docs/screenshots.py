@@ -75,7 +75,7 @@ def pick_tasks(env: dict[str, str]) -> dict[str, Any]:
 import django, json
 django.setup()
 from django.contrib.auth.models import User
-from inbox.models import HumanTask
+from workflows.models import HumanTask
 alice = User.objects.get(username="alice")
 mine = HumanTask.objects.open().filter(assignee_user=alice)
 with_form = list(mine.exclude(form_schema=None).order_by("-priority", "due_at"))
@@ -109,7 +109,7 @@ def a_mistake(schema: dict[str, Any]) -> tuple[str, str]:
 def shoot(base: str, tasks: dict[str, Any]) -> list[Path]:
     from playwright.sync_api import sync_playwright
 
-    from inbox.demo import demo_password
+    from demo.users import demo_password
 
     saved: list[Path] = []
 

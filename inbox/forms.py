@@ -7,7 +7,7 @@ from typing import Any
 
 from django import forms
 
-from inbox.schemas import validation_errors
+from workflows.schemas import validation_errors
 
 TEXTAREA_MIN_LENGTH = 200
 

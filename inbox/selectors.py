@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -11,71 +10,11 @@ from django.contrib.auth.models import AnonymousUser, Group, User
 from django.db.models import Count, F, Func, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.db.models.lookups import Exact
-from django.http import Http404
-from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from inbox.events import fold_order
-from inbox.models import Event, HumanTask, reassigned_task_ids
-from workflows_ui.models import WorkflowInstance
-from workflows_ui.permissions import can_read
+from workflows.models import HumanTask, reassigned_task_ids
 
 Person = User | AnonymousUser
-
-
-def can_see_all(user: Person) -> bool:
-    """Admins and managers see every task and instance."""
-    return can_read(user)
-
-
-def api_task_list(*, user: Person | None, filters: dict[str, Any]) -> QuerySet[HumanTask]:
-    """Tasks for the API; ``user=None`` means an ingest token, which sees every task."""
-    qs = HumanTask.objects.select_related("instance", "assignee_user", "assignee_group")
-    if user is not None:
-        qs = qs.for_user(user)
-    if "assignee" in filters:
-        name = filters["assignee"]
-        qs = qs.filter(
-            Q(assignee=name) | Q(assignee_user__username=name) | Q(assignee_group__name=name)
-        )
-    if "status" in filters:
-        qs = qs.filter(status=filters["status"].lower())
-    if "due_before" in filters:
-        qs = qs.filter(due_at__lt=filters["due_before"])
-    if "due_after" in filters:
-        qs = qs.filter(due_at__gte=filters["due_after"])
-    if "instance_id" in filters:
-        qs = qs.filter(instance_id=filters["instance_id"])
-    return qs.order_by("-created_at", "-id")
-
-
-def visible_instances(*, user: Person | None) -> QuerySet[WorkflowInstance]:
-    """Instances a reader may see: all for tokens and managers, else those with their tasks."""
-    qs = WorkflowInstance.objects.all()
-    if user is None or can_see_all(user):
-        return qs
-    if not user.is_authenticated:
-        return qs.none()
-    task_instances = HumanTask.objects.for_user(user).values("instance_id")
-    return qs.filter(instance_id__in=task_instances)
-
-
-def api_instance_list(
-    *, user: Person | None, filters: dict[str, Any]
-) -> QuerySet[WorkflowInstance]:
-    qs = visible_instances(user=user)
-    if "status" in filters:
-        qs = qs.filter(status=filters["status"].lower())
-    if "workflow" in filters:
-        qs = qs.filter(workflow_name=filters["workflow"])
-    return qs.order_by("-started_at", "-id")
-
-
-def instance_timeline(*, instance_id: uuid.UUID) -> list[Event]:
-    """Every event of an instance in fold order: timestamp, then causes before effects."""
-    events = list(Event.objects.filter(instance_id=instance_id))
-    events.sort(key=fold_order)
-    return events
 
 
 # --- assignee pages ------------------------------------------------------------------------
@@ -187,54 +126,6 @@ def nav_counts(*, user: User) -> dict[str, Any]:
         .values_list("name", "open_count")
     )
     return {"my": mine, "queues": per_group, "queue_total": sum(n for _, n in per_group)}
-
-
-def may_act(user: Person, task: HumanTask) -> bool:
-    """The assignee, members of the assignee group, and admins may act on an open task."""
-    if not user.is_authenticated or not task.is_open:
-        return False
-    if user.has_perm("workflows_ui.manage_instances"):
-        return True
-    if task.assignee_user_id is not None:
-        return task.assignee_user_id == user.pk
-    if task.assignee_group_id is not None:
-        return user.groups.filter(pk=task.assignee_group_id).exists()  # type: ignore[union-attr]
-    return False
-
-
-def visible_tasks(*, user: Person) -> QuerySet[HumanTask]:
-    """Tasks a person may open (``HumanTaskQuerySet.for_user`` is the rule)."""
-    return HumanTask.objects.for_user(user)
-
-
-def task_detail(*, user: Person, task_id: uuid.UUID) -> HumanTask:
-    """One task for its page, or Http404 when this person may not see it."""
-    qs = visible_tasks(user=user).select_related(
-        "instance", "assignee_user", "assignee_group", "completed_by_user"
-    )
-    return get_object_or_404(qs, task_id=task_id)
-
-
-def actionable_task(*, user: Person, task_id: uuid.UUID) -> HumanTask:
-    """A task for an action: Http404 unless this person may see it and, while it is open,
-    act on it (a closed one is returned, so the caller can say who closed it)."""
-    task = task_detail(user=user, task_id=task_id)
-    if task.is_open and not may_act(user, task):
-        raise Http404("No task here for you")
-    return task
-
-
-def holders(task: HumanTask) -> list[str]:
-    """Who holds a task: its user, or the members of its group."""
-    if task.assignee_user is not None:
-        return [task.assignee_user.get_username()]
-    if task.assignee_group is not None:
-        return list(
-            task.assignee_group.user_set.filter(is_active=True)
-            .order_by("username")
-            .values_list("username", flat=True)
-        )
-    return []
 
 
 def assignee_search(*, query: str, limit: int = 8) -> list[dict[str, str]]:

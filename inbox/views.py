@@ -14,11 +14,12 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from inbox import selectors, services
+from inbox import selectors
 from inbox.forms import CompletionForm, ReassignForm, TaskFilterForm
-from inbox.htmx import HtmxHttpRequest, page_or_partial
-from inbox.models import HumanTask
-from workflows_ui.selectors import instance_timeline
+from pages.htmx import HtmxHttpRequest, page_or_partial
+from workflows import actions
+from workflows import selectors as core
+from workflows.models import HumanTask
 
 # The three task lists: the name of the selector behind each page's table.
 TASK_LISTS = {"mine": "my_tasks", "queue": "team_queue", "done": "done_tasks"}
@@ -71,14 +72,14 @@ def done(request: HtmxHttpRequest) -> HttpResponse:
 
 
 def _task_context(request: HttpRequest, task: HumanTask, **extra: Any) -> dict[str, Any]:
-    can_act = selectors.may_act(request.user, task)
+    can_act = core.may_act(request.user, task)
     context = {
         "task": task,
         "instance": task.instance,
         "can_act": can_act,
-        "holders": selectors.holders(task),
-        "timeline": instance_timeline(instance_id=task.instance_id),
-        "release_group": services.release_group(task) if can_act else None,
+        "holders": core.holders(task),
+        "timeline": core.instance_timeline(instance_id=task.instance_id),
+        "release_group": actions.release_group(task) if can_act else None,
         "can_claim": can_act and task.assignee_group_id is not None,
         "nav_active": "task",
     }
@@ -92,7 +93,7 @@ def _task_context(request: HttpRequest, task: HumanTask, **extra: Any) -> dict[s
 @login_required
 @require_GET
 def task_detail(request: HtmxHttpRequest, task_id: uuid.UUID) -> HttpResponse:
-    task = selectors.task_detail(user=request.user, task_id=task_id)
+    task = core.task_detail(user=request.user, task_id=task_id)
     return render(request, "inbox/task_detail.html", _task_context(request, task))
 
 
@@ -110,22 +111,22 @@ def _conflict(request: HtmxHttpRequest, task: HumanTask, exc: Exception) -> Http
 @login_required
 @require_POST
 def task_complete(request: HtmxHttpRequest, task_id: uuid.UUID) -> HttpResponse:
-    task = selectors.actionable_task(user=request.user, task_id=task_id)
+    task = core.actionable_task(user=request.user, task_id=task_id)
     if not task.is_open:
-        return _conflict(request, task, services.TaskConflict(task))
+        return _conflict(request, task, actions.TaskConflict(task))
     form = CompletionForm(request.POST, schema=task.form_schema)
     if not form.is_valid():
         context = _task_context(request, task, complete_form=form)
         template = page_or_partial(request, "inbox/task_detail.html", "complete-form")
         return render(request, template, context, status=422 if not request.htmx else 200)
     try:
-        services.complete_task(
+        actions.complete_task(
             task=task,
             user=request.user,
             form_data=form.form_data() if task.form_schema else None,
             comment=form.cleaned_data.get("comment", ""),
         )
-    except (services.TaskConflict, services.ActionRefused) as exc:
+    except (actions.TaskConflict, actions.ActionRefused) as exc:
         return _conflict(request, task, exc)
     messages.success(request, f"Completed “{task}”.")
     return _after_action(request, reverse("my_tasks"))
@@ -134,21 +135,21 @@ def task_complete(request: HtmxHttpRequest, task_id: uuid.UUID) -> HttpResponse:
 @login_required
 @require_POST
 def task_reassign(request: HtmxHttpRequest, task_id: uuid.UUID) -> HttpResponse:
-    task = selectors.actionable_task(user=request.user, task_id=task_id)
+    task = core.actionable_task(user=request.user, task_id=task_id)
     if not task.is_open:
-        return _conflict(request, task, services.TaskConflict(task))
+        return _conflict(request, task, actions.TaskConflict(task))
     form = ReassignForm(request.POST)
     if form.is_valid():
         try:
-            services.reassign_task(
+            actions.reassign_task(
                 task=task,
                 user=request.user,
                 to_assignee=form.cleaned_data["to_assignee"],
                 reason=form.cleaned_data["reason"],
             )
-        except services.TaskConflict as exc:
+        except actions.TaskConflict as exc:
             return _conflict(request, task, exc)
-        except services.ActionRefused as exc:
+        except actions.ActionRefused as exc:
             form.add_error("to_assignee", str(exc))
         else:
             messages.success(request, f"Reassigned “{task}” to {form.cleaned_data['to_assignee']}.")
@@ -161,10 +162,10 @@ def task_reassign(request: HtmxHttpRequest, task_id: uuid.UUID) -> HttpResponse:
 @login_required
 @require_POST
 def task_claim(request: HtmxHttpRequest, task_id: uuid.UUID) -> HttpResponse:
-    task = selectors.actionable_task(user=request.user, task_id=task_id)
+    task = core.actionable_task(user=request.user, task_id=task_id)
     try:
-        services.claim_task(task=task, user=request.user)
-    except (services.TaskConflict, services.ActionRefused) as exc:
+        actions.claim_task(task=task, user=request.user)
+    except (actions.TaskConflict, actions.ActionRefused) as exc:
         return _conflict(request, task, exc)
     messages.success(request, f"“{task}” is yours now.")
     return _after_action(request, reverse("task_detail", args=[task.task_id]))
@@ -173,10 +174,10 @@ def task_claim(request: HtmxHttpRequest, task_id: uuid.UUID) -> HttpResponse:
 @login_required
 @require_POST
 def task_release(request: HtmxHttpRequest, task_id: uuid.UUID) -> HttpResponse:
-    task = selectors.actionable_task(user=request.user, task_id=task_id)
+    task = core.actionable_task(user=request.user, task_id=task_id)
     try:
-        services.release_task(task=task, user=request.user)
-    except (services.TaskConflict, services.ActionRefused) as exc:
+        actions.release_task(task=task, user=request.user)
+    except (actions.TaskConflict, actions.ActionRefused) as exc:
         return _conflict(request, task, exc)
     messages.success(request, f"“{task}” is back in its team queue.")
     return _after_action(request, reverse("my_tasks"))
@@ -190,7 +191,7 @@ def _selected_tasks(request: HttpRequest) -> tuple[list[HumanTask], int]:
             ids.add(uuid.UUID(raw))
         except ValueError:
             continue
-    tasks = selectors.visible_tasks(user=request.user).filter(task_id__in=ids)
+    tasks = core.visible_tasks(user=request.user).filter(task_id__in=ids)
     found = list(tasks.select_related("assignee_group", "instance"))
     return found, len(ids) - len(found)
 
@@ -238,21 +239,21 @@ def _bulk_one(
     request: HtmxHttpRequest, task: HumanTask, action: str | None, form: ReassignForm | None
 ) -> dict[str, Any]:
     if not task.is_open:
-        message = services.describe_task_state(task)
+        message = actions.describe_task_state(task)
         return {"task": task, "ok": False, "message": f"“{task}”: {message}"}
-    if not selectors.may_act(request.user, task):
+    if not core.may_act(request.user, task):
         return {"task": task, "ok": False, "message": f"“{task}”: you cannot act on this task."}
     try:
         if action == "claim":
-            services.claim_task(task=task, user=request.user)
+            actions.claim_task(task=task, user=request.user)
             return {"task": task, "ok": True, "message": f"Claimed “{task}”."}
         if action == "reassign" and form is not None:
             to = form.cleaned_data["to_assignee"]
-            services.reassign_task(
+            actions.reassign_task(
                 task=task, user=request.user, to_assignee=to, reason=form.cleaned_data["reason"]
             )
             return {"task": task, "ok": True, "message": f"Reassigned “{task}” to {to}."}
-    except (services.TaskConflict, services.ActionRefused) as exc:
+    except (actions.TaskConflict, actions.ActionRefused) as exc:
         return {"task": task, "ok": False, "message": f"“{task}”: {exc}"}
     return {"task": task, "ok": False, "message": "Unknown action."}
 

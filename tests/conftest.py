@@ -6,7 +6,7 @@ from django.test import Client
 
 @pytest.fixture
 def api_token(db) -> str:
-    from inbox.models import IngestToken
+    from workflows.models import IngestToken
 
     _, raw = IngestToken.issue("test-engine")
     return raw

@@ -79,7 +79,7 @@ def task_reassigned(
 
 
 def ingest(events: Sequence[dict[str, Any]], source: str = "token:test") -> None:
-    from inbox.services import ingest_events
+    from workflows.ingest import ingest_events
 
     ingest_events(events=list(events), source=source)
 

@@ -186,7 +186,7 @@ def post_events(client: Client, body: Any, **extra: Any) -> Any:
 
 def ingest(events: Iterable[dict[str, Any]], source: str = "test") -> Any:
     """Ingest wire events through the service, as the API would."""
-    from inbox.services import ingest_events
+    from workflows.ingest import ingest_events
 
     return ingest_events(events=list(events), source=source)
 
@@ -197,8 +197,7 @@ def snapshot(instance_id: Any = None) -> dict[str, list[dict[str, Any]]]:
     Rows are sorted by their natural keys, so two snapshots compare equal exactly when a
     client could not tell the projections apart.
     """
-    from inbox.models import HumanTask
-    from workflows_ui.models import StepRun, WorkflowInstance
+    from workflows.models import HumanTask, StepRun, WorkflowInstance
 
     skip = {"id", "updated_at"}
     scope = {} if instance_id is None else {"instance_id": instance_id}

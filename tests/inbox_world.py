@@ -12,8 +12,8 @@ from typing import Any
 from django.contrib.auth.models import Group, Permission, User
 from django.utils import timezone
 
-from inbox.models import Event, HumanTask, OutboxCommand
 from tests import factories as f
+from workflows.models import Event, HumanTask, OutboxCommand
 
 PASSWORD = "correct-horse-7"
 
@@ -32,9 +32,7 @@ def role(name: str) -> Group:
     """A role group with its permissions (a transactional test may have flushed the
     migration's rows, so make sure they exist)."""
     group, _ = Group.objects.get_or_create(name=name)
-    perms = Permission.objects.filter(
-        content_type__app_label="workflows_ui", codename__in=ROLES[name]
-    )
+    perms = Permission.objects.filter(content_type__app_label="workflows", codename__in=ROLES[name])
     assert perms.count() == len(ROLES[name])
     group.permissions.add(*perms)
     return group

@@ -12,7 +12,7 @@ from tests import factories as f
 
 
 def test_every_project_model_is_registered() -> None:
-    for app in ("inbox", "workflows_ui"):
+    for app in ("workflows",):
         for model in apps.get_app_config(app).get_models():
             assert admin.site.is_registered(model), model.__name__
 
@@ -24,11 +24,11 @@ def test_the_event_log_is_read_only_in_the_admin() -> None:
     superuser = User.objects.create_superuser("root", password="pw")
     client = Client()
     client.force_login(superuser)
-    assert client.get("/admin/inbox/event/").status_code == 200
-    assert client.get("/admin/inbox/event/add/").status_code == 403
-    event_url = "/admin/inbox/event/1/change/"
+    assert client.get("/admin/workflows/event/").status_code == 200
+    assert client.get("/admin/workflows/event/add/").status_code == 403
+    event_url = "/admin/workflows/event/1/change/"
     page = client.get(event_url)
     assert page.status_code == 200
     assert 'name="_save"' not in page.content.decode()
     for model in ("workflowinstance", "steprun"):
-        assert client.get(f"/admin/workflows_ui/{model}/").status_code == 200
+        assert client.get(f"/admin/workflows/{model}/").status_code == 200

@@ -10,8 +10,8 @@ import pytest
 from django.contrib.auth.models import Group, Permission, User
 from django.test import Client, override_settings
 
-from inbox.models import Event, IngestToken
 from tests import factories as f
+from workflows.models import Event, IngestToken
 
 pytestmark = pytest.mark.django_db
 

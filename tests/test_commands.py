@@ -16,11 +16,10 @@ from django.core.management import CommandError, call_command
 from django.db.models import Model
 from django.utils import timezone
 
-from inbox.demo import ensure_demo_users
-from inbox.models import Event, HumanTask, IngestToken
-from inbox.simulation import KINDS, LiveFeed, generate
+from demo.simulation import KINDS, LiveFeed, generate
+from demo.users import ensure_demo_users
 from tests import factories as f
-from workflows_ui.models import StepRun, WorkflowInstance
+from workflows.models import Event, HumanTask, IngestToken, StepRun, WorkflowInstance
 
 pytestmark = pytest.mark.django_db
 

@@ -9,11 +9,10 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 
-from inbox.demo import demo_password, ensure_demo_users
-from inbox.models import Event, HumanTask, OutboxCommand
+from demo.users import demo_password, ensure_demo_users
 from tests import console_builders as b
-from workflows_ui import services
-from workflows_ui.models import WorkflowInstance
+from workflows import actions
+from workflows.models import Event, HumanTask, OutboxCommand, WorkflowInstance
 
 pytestmark = pytest.mark.django_db
 
@@ -48,7 +47,7 @@ def ended_instance(kind: str) -> uuid.UUID:
 def test_cancel_from_waiting_records_event_outbox_and_closes_tasks(admin) -> None:
     iid, tid = b.waiting_instance(assignee="alice")
     assert status(iid) == "waiting"
-    event = services.cancel_instance(instance_id=iid, user=admin, reason="Request withdrawn")
+    event = actions.cancel_instance(instance_id=iid, user=admin, reason="Request withdrawn")
     assert event.type == "WorkflowCanceled"
     assert event.source == "dashboard:admin"
     assert event.payload["canceled_by"] == "admin"
@@ -64,7 +63,7 @@ def test_cancel_from_waiting_records_event_outbox_and_closes_tasks(admin) -> Non
 
 def test_pause_then_resume(admin) -> None:
     iid = running_instance()
-    paused = services.pause_instance(instance_id=iid, user=admin, reason="Awaiting data")
+    paused = actions.pause_instance(instance_id=iid, user=admin, reason="Awaiting data")
     assert paused.payload == {
         **paused.payload,
         "paused_at_step": "validate",
@@ -73,7 +72,7 @@ def test_pause_then_resume(admin) -> None:
     assert "paused_by" not in paused.payload  # not a contract field; the source names the actor
     instance = WorkflowInstance.objects.get(instance_id=iid)
     assert (instance.status, instance.paused_by) == ("paused", "admin")
-    resumed = services.resume_instance(instance_id=iid, user=admin)
+    resumed = actions.resume_instance(instance_id=iid, user=admin)
     assert resumed.payload["resumed_by"] == "admin"
     assert resumed.payload["resuming_at_step"] == "validate"
     assert status(iid) == "running"
@@ -82,8 +81,8 @@ def test_pause_then_resume(admin) -> None:
 
 def test_cancel_from_paused(admin) -> None:
     iid = running_instance()
-    services.pause_instance(instance_id=iid, user=admin)
-    services.cancel_instance(instance_id=iid, user=admin, reason="no longer needed")
+    actions.pause_instance(instance_id=iid, user=admin)
+    actions.cancel_instance(instance_id=iid, user=admin, reason="no longer needed")
     assert status(iid) == "canceled"
 
 
@@ -92,8 +91,8 @@ def test_cancel_from_paused(admin) -> None:
 def test_no_action_on_ended_instances(admin, kind: str, action: str) -> None:
     iid = ended_instance(kind)
     before = Event.objects.count()
-    with pytest.raises(services.ActionRefused) as exc:
-        services.perform_action(action=action, instance_id=iid, user=admin, reason="r")
+    with pytest.raises(actions.ActionRefused) as exc:
+        actions.perform_action(action=action, instance_id=iid, user=admin, reason="r")
     assert f"already ended ({kind})" in exc.value.message
     assert Event.objects.count() == before
     assert not OutboxCommand.objects.exists()
@@ -102,17 +101,17 @@ def test_no_action_on_ended_instances(admin, kind: str, action: str) -> None:
 
 def test_resume_needs_paused_and_pause_needs_active(admin) -> None:
     iid = running_instance()
-    with pytest.raises(services.ActionRefused, match="Only a paused workflow can be resumed"):
-        services.resume_instance(instance_id=iid, user=admin)
-    services.pause_instance(instance_id=iid, user=admin)
-    with pytest.raises(services.ActionRefused, match="can be paused; this one is paused"):
-        services.pause_instance(instance_id=iid, user=admin)
+    with pytest.raises(actions.ActionRefused, match="Only a paused workflow can be resumed"):
+        actions.resume_instance(instance_id=iid, user=admin)
+    actions.pause_instance(instance_id=iid, user=admin)
+    with pytest.raises(actions.ActionRefused, match="can be paused; this one is paused"):
+        actions.pause_instance(instance_id=iid, user=admin)
 
 
 def test_cancel_needs_a_reason(admin) -> None:
     iid = running_instance()
-    with pytest.raises(services.ActionRefused, match="reason"):
-        services.cancel_instance(instance_id=iid, user=admin, reason="   ")
+    with pytest.raises(actions.ActionRefused, match="reason"):
+        actions.cancel_instance(instance_id=iid, user=admin, reason="   ")
     assert status(iid) == "running"
 
 
@@ -123,7 +122,7 @@ def test_service_refuses_users_without_permission() -> None:
     iid = running_instance()
     erin = get_user_model().objects.get(username="erin")
     with pytest.raises(PermissionDenied):
-        services.cancel_instance(instance_id=iid, user=erin, reason="x")
+        actions.cancel_instance(instance_id=iid, user=erin, reason="x")
 
 
 def test_action_sorts_after_events_from_a_fast_engine_clock(admin) -> None:
@@ -135,7 +134,7 @@ def test_action_sorts_after_events_from_a_fast_engine_clock(admin) -> None:
     iid = uuid.uuid4()
     future = timezone.now() + timedelta(hours=1)
     b.ingest([{**b.started(iid), "timestamp": future.isoformat()}])
-    services.pause_instance(instance_id=iid, user=admin)
+    actions.pause_instance(instance_id=iid, user=admin)
     assert status(iid) == "paused"
 
 

@@ -10,10 +10,12 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright sync ru
 
 playwright = pytest.importorskip("playwright.sync_api")
 
-from inbox.demo import demo_password, ensure_demo_users  # noqa: E402
-from inbox.models import HumanTask  # noqa: E402
+from demo.users import demo_password, ensure_demo_users  # noqa: E402
 from tests import console_builders as b  # noqa: E402
-from workflows_ui.models import WorkflowInstance  # noqa: E402
+from workflows.models import (
+    HumanTask,
+    WorkflowInstance,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [

@@ -14,10 +14,10 @@ from django.http import StreamingHttpResponse
 from django.test import Client
 from django.urls import reverse
 
-from inbox.demo import demo_password, ensure_demo_users
+from demo.users import demo_password, ensure_demo_users
 from tests import console_builders as b
+from workflows.models import WorkflowInstance
 from workflows_ui import charts, selectors
-from workflows_ui.models import WorkflowInstance
 
 pytestmark = pytest.mark.django_db
 

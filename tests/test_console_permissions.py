@@ -8,9 +8,9 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from inbox.demo import demo_password, ensure_demo_users
+from demo.users import demo_password, ensure_demo_users
 from tests import console_builders as b
-from workflows_ui.models import WorkflowInstance
+from workflows.models import WorkflowInstance
 
 pytestmark = pytest.mark.django_db
 

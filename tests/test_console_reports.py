@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from inbox.demo import demo_password, ensure_demo_users
+from demo.users import demo_password, ensure_demo_users
 from tests import console_builders as b
 from workflows_ui.reports import build_report, percentile
 

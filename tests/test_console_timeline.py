@@ -5,9 +5,9 @@ from datetime import timedelta
 
 import pytest
 
-from inbox.models import Event
 from tests import console_builders as b
-from workflows_ui.timeline import describe, format_duration, timeline_entries
+from workflows.models import Event
+from workflows.timeline import describe, format_duration, timeline_entries
 
 pytestmark = pytest.mark.django_db
 
@@ -155,7 +155,7 @@ def test_sentence_for_each_event_type(obj, source, sentence, actor, kind) -> Non
 
 
 def test_all_thirteen_types_are_covered() -> None:
-    from inbox.events import EVENT_TYPES
+    from workflows.events import EVENT_TYPES
 
     assert {c[0]["type"] for c in CASES} == set(EVENT_TYPES)
 

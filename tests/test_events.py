@@ -9,15 +9,10 @@ from typing import Any
 
 import pytest
 
-from inbox import events
-from inbox.events import (
-    EVENT_TYPES,
-    EventError,
-    from_dataclass,
-    parse_event,
-    wire_from_dataclass,
-)
 from tests import factories as f
+from workflows import events
+from workflows.events import EVENT_TYPES
+from workflows.wire import EventError, from_dataclass, parse_event, wire_from_dataclass
 
 INSTANCE = "2b0d6f3e-0a53-4c6c-9f43-8a3a6d8b9e01"
 TASK = "7f7c7d54-3f0c-4d6b-a0f8-91f8f4e1c2aa"
@@ -500,7 +495,7 @@ def test_from_dataclass_refuses_other_objects() -> None:
 
 @pytest.mark.django_db
 def test_dataclass_and_wire_json_ingest_as_one_event() -> None:
-    from inbox.models import Event
+    from workflows.models import Event
 
     result = f.ingest([from_dataclass(dc) for dc, _ in PAIRS])
     assert result.accepted == len(PAIRS)

@@ -15,9 +15,8 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.db import connection
 
-from inbox import fastsql, projections
-from inbox.models import Event, HumanTask
-from workflows_ui.models import WorkflowInstance
+from workflows import fastsql, fold, store
+from workflows.models import Event, HumanTask, WorkflowInstance
 
 pytestmark = pytest.mark.django_db
 
@@ -97,12 +96,12 @@ def test_select_in_and_count_in_split_long_key_lists() -> None:
 
 
 def _instance_row(iid: uuid.UUID, **over: object) -> tuple[object, ...]:
-    values = {**projections._instance_defaults(iid), **over}
-    return (*(values[k] for k in projections._INSTANCE_KEYS), WHEN)
+    values = {**fold._instance_defaults(iid), **over}
+    return (*(values[k] for k in store._INSTANCE_KEYS), WHEN)
 
 
 def test_json_none_is_sql_null_as_with_the_orm() -> None:
-    table = fastsql.table_of(WorkflowInstance, *projections._INSTANCE_KEYS, "updated_at")
+    table = fastsql.table_of(WorkflowInstance, *store._INSTANCE_KEYS, "updated_at")
     iid = uuid.uuid4()
     fastsql.upsert(table, [_instance_row(iid)], ["instance_id"])
     assert WorkflowInstance.objects.filter(instance_id=iid, initial_data__isnull=True).exists()
@@ -119,12 +118,12 @@ def test_upsert_inserts_updates_and_keeps_the_listed_columns() -> None:
     team = Group.objects.create(name="team")
     iid, tid = uuid.uuid4(), uuid.uuid4()
     WorkflowInstance.objects.create(instance_id=iid)
-    table = fastsql.table_of(HumanTask, *projections._TASK_ROW, "updated_at", "version")
+    table = fastsql.table_of(HumanTask, *store._TASK_ROW, "updated_at", "version")
 
     def row(user: int | None, group: int | None, **over: object) -> tuple[object, ...]:
-        values = {**projections._task_defaults(tid, "approve"), **over}
-        fold = (values[k] for k in projections._TASK_KEYS)
-        return (*fold, iid, user, group, None, WHEN, 0)
+        values = {**fold._task_defaults(tid, "approve"), **over}
+        folded = (values[k] for k in store._TASK_KEYS)
+        return (*folded, iid, user, group, None, WHEN, 0)
 
     first = row(alice.pk, None, form_schema={"type": "object"}, due_at=WHEN, priority=2)
     fastsql.upsert(table, [first], ["task_id"], keep=["version"])

@@ -10,8 +10,6 @@ import pytest
 from django.contrib.messages import get_messages
 from django.test import Client
 
-from inbox import services
-from inbox.models import Event, HumanTask, OutboxCommand
 from tests.inbox_world import (
     People,
     counts,
@@ -21,6 +19,8 @@ from tests.inbox_world import (
     row_ids,
     text,
 )
+from workflows import actions
+from workflows.models import Event, HumanTask, OutboxCommand
 
 pytestmark = pytest.mark.django_db
 
@@ -112,10 +112,10 @@ def test_a_second_completion_names_who_did_it_and_when(people: People) -> None:
 def test_a_stale_completion_loses_to_a_reassignment(people: People) -> None:
     task = make_task(assignee="finance")
     stale = HumanTask.objects.get(pk=task.pk)
-    services.claim_task(task=reload(task), user=people.bob)
+    actions.claim_task(task=reload(task), user=people.bob)
     before = counts()
-    with pytest.raises(services.TaskConflict) as lost:
-        services.complete_task(task=stale, user=people.alice, form_data=None)
+    with pytest.raises(actions.TaskConflict) as lost:
+        actions.complete_task(task=stale, user=people.alice, form_data=None)
     assert re.fullmatch(
         r"bob reassigned this task to user:bob at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\.",
         str(lost.value),
@@ -127,9 +127,9 @@ def test_a_stale_completion_through_the_view_is_refused(people: People) -> None:
     """Between reading the task and the update, someone else completes it."""
     task = make_task(assignee="finance")
     stale = HumanTask.objects.get(pk=task.pk)
-    services.complete_task(task=reload(task), user=people.bob, form_data=None)
-    with pytest.raises(services.TaskConflict, match="bob already completed this task"):
-        services.complete_task(task=stale, user=people.alice, form_data=None)
+    actions.complete_task(task=reload(task), user=people.bob, form_data=None)
+    with pytest.raises(actions.TaskConflict, match="bob already completed this task"):
+        actions.complete_task(task=stale, user=people.alice, form_data=None)
     assert Event.objects.filter(type="HumanTaskCompleted").count() == 1
 
 
@@ -264,9 +264,9 @@ def test_claiming_a_personal_task_or_releasing_one_that_never_was_queued(people:
 def test_claiming_what_someone_else_just_claimed(people: People) -> None:
     task = make_task(assignee="finance", title="Popular task")
     stale = HumanTask.objects.get(pk=task.pk)
-    services.claim_task(task=reload(task), user=people.alice)
-    with pytest.raises(services.TaskConflict, match="alice reassigned this task to user:alice"):
-        services.claim_task(task=stale, user=people.bob)
+    actions.claim_task(task=reload(task), user=people.alice)
+    with pytest.raises(actions.TaskConflict, match="alice reassigned this task to user:alice"):
+        actions.claim_task(task=stale, user=people.bob)
 
 
 # --- bulk ----------------------------------------------------------------------------------
@@ -276,7 +276,7 @@ def test_bulk_claim_reports_each_row(people: People) -> None:
     a = make_task(assignee="finance", title="Queue A")
     b = make_task(assignee="legal", title="Queue B")
     taken = make_task(assignee="finance", title="Queue C")
-    services.claim_task(task=taken, user=people.alice)  # alice was faster
+    actions.claim_task(task=taken, user=people.alice)  # alice was faster
     bob = as_user(people.bob)
     before = counts()
     response = bob.post(
@@ -428,7 +428,7 @@ def test_bulk_problems_show_in_the_swapped_table(people: People) -> None:
 
 def test_bulk_on_a_task_completed_meanwhile_names_who(people: People) -> None:
     task = make_task(assignee="finance", title="Shared")
-    services.complete_task(task=task, user=people.alice, form_data=None)
+    actions.complete_task(task=task, user=people.alice, form_data=None)
     html = text(
         as_user(people.bob).post(
             "/tasks/bulk/", {"action": "claim", "task": [str(task.task_id)]}, HTTP_HX_REQUEST="true"

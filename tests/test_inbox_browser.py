@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from inbox.models import HumanTask
 from tests.inbox_world import PASSWORD, People, from_now, make_people, make_task, reload
+from workflows.models import HumanTask
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls here are plain
 # synchronous test set-up, not code running inside that loop.

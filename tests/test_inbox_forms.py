@@ -10,8 +10,8 @@ from django import forms
 from django.test import Client
 
 from inbox.forms import CompletionForm
-from inbox.models import Event, HumanTask
 from tests.inbox_world import People, counts, make_people, make_task, reload, text
+from workflows.models import Event, HumanTask
 
 SCHEMA: dict[str, Any] = {
     "type": "object",

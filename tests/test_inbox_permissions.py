@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from inbox import services
-from inbox.models import HumanTask
 from tests.inbox_world import People, counts, make_people, make_task, reload, text
+from workflows import actions
+from workflows.models import HumanTask
 
 pytestmark = pytest.mark.django_db
 
@@ -141,7 +141,7 @@ def test_release_allowed_for_the_claimer_and_admin_only(
     people: People, tasks: dict[str, HumanTask]
 ) -> None:
     task = tasks["queue"]
-    services.claim_task(task=task, user=people.bob)
+    actions.claim_task(task=task, user=people.bob)
     # alice is not in legal and does not hold the task; carol neither; a manager only reads.
     for who in ("alice", "carol", "erin"):
         before = counts()
@@ -155,7 +155,7 @@ def test_a_task_i_handed_on_is_readable_but_not_actionable(
     people: People, tasks: dict[str, HumanTask]
 ) -> None:
     task = tasks["personal"]
-    services.reassign_task(task=task, user=people.alice, to_assignee="carol", reason="hr")
+    actions.reassign_task(task=task, user=people.alice, to_assignee="carol", reason="hr")
     alice = client_for(people, "alice")
     assert "assigned to carol" in text(alice.get(f"/tasks/{task.task_id}/"))
     before = counts()

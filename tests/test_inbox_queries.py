@@ -22,8 +22,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from inbox import selectors
-from inbox.models import HumanTask
-from workflows_ui.models import WorkflowInstance
+from workflows.models import HumanTask, WorkflowInstance
 
 pytestmark = pytest.mark.django_db
 

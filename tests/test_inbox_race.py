@@ -21,19 +21,19 @@ import pytest
 from django.contrib.auth.models import User
 from django.db import connection
 
-from inbox import services
-from inbox.models import Event, HumanTask, OutboxCommand
 from tests.inbox_world import make_people, make_task
+from workflows import actions
+from workflows.models import Event, HumanTask, OutboxCommand
 
 Action = Callable[[HumanTask, User], Any]
 
 
 def complete(task: HumanTask, user: User) -> Any:
-    return services.complete_task(task=task, user=user, form_data=None, comment=user.username)
+    return actions.complete_task(task=task, user=user, form_data=None, comment=user.username)
 
 
 def claim(task: HumanTask, user: User) -> Any:
-    return services.claim_task(task=task, user=user)
+    return actions.claim_task(task=task, user=user)
 
 
 def race(task_id: Any, users: list[User], actions: list[Action]) -> dict[str, Any]:
@@ -84,7 +84,7 @@ def test_double_completion_one_wins_one_is_refused(backend: str) -> None:
     losers = {name: r for name, r in outcome.items() if r != "won"}
     assert len(winners) == 1, outcome
     ((_loser, refusal),) = losers.items()
-    assert isinstance(refusal, services.TaskConflict), repr(refusal)
+    assert isinstance(refusal, actions.TaskConflict), repr(refusal)
     winner = winners[0]
     assert str(refusal).startswith(f"{winner} already completed this task at ")
     assert Event.objects.filter(type="HumanTaskCompleted", task_id=task.task_id).count() == 1
@@ -103,11 +103,11 @@ def test_complete_against_claim_one_wins(backend: str) -> None:
 
     assert sorted(r == "won" for r in outcome.values()) == [False, True], outcome
     refusal = next(r for r in outcome.values() if r != "won")
-    assert isinstance(refusal, services.TaskConflict), repr(refusal)
-    actions = Event.objects.filter(
+    assert isinstance(refusal, actions.TaskConflict), repr(refusal)
+    recorded = Event.objects.filter(
         task_id=task.task_id, type__in=["HumanTaskCompleted", "HumanTaskReassigned"]
     )
-    assert actions.count() == 1
+    assert recorded.count() == 1
     assert OutboxCommand.objects.count() == 1
     after = HumanTask.objects.get(pk=task.pk)
     if outcome["alice"] == "won":

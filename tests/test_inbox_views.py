@@ -7,8 +7,6 @@ import re
 import pytest
 from django.test import Client
 
-from inbox import services
-from inbox.models import HumanTask
 from tests.inbox_world import (
     People,
     ago,
@@ -19,6 +17,8 @@ from tests.inbox_world import (
     row_ids,
     text,
 )
+from workflows import actions
+from workflows.models import HumanTask
 
 pytestmark = pytest.mark.django_db
 
@@ -58,7 +58,7 @@ def test_my_tasks_shows_my_open_tasks_with_every_column(alice: Client, people: P
     others = make_task(assignee="bob", title="Bob's own task")
     team = make_task(assignee="finance", title="A finance queue task")
     done = make_task(title="Already done")
-    services.complete_task(task=done, user=people.alice, form_data=None)
+    actions.complete_task(task=done, user=people.alice, form_data=None)
 
     html = text(alice.get("/"))
 
@@ -224,7 +224,7 @@ def test_nav_shows_counts_beside_my_tasks_and_each_queue(client: Client, people:
     make_task(assignee="legal", title="Legal 2")
     make_task(assignee="legal", title="Legal 3")
     closed = make_task(assignee="legal", title="Legal closed")
-    services.complete_task(task=closed, user=people.bob, form_data=None)
+    actions.complete_task(task=closed, user=people.bob, form_data=None)
 
     bob = as_user(people.bob)
     html = text(bob.get("/queues/"))
@@ -280,14 +280,14 @@ def test_team_queue_chips_mark_the_chosen_team(people: People) -> None:
 
 def test_done_lists_completed_and_reassigned_newest_first(alice: Client, people: People) -> None:
     first = make_task(title="Completed first")
-    services.complete_task(task=first, user=people.alice, form_data=None)
+    actions.complete_task(task=first, user=people.alice, form_data=None)
     handed = make_task(title="Handed to bob")
-    services.reassign_task(task=handed, user=people.alice, to_assignee="bob", reason="holiday")
+    actions.reassign_task(task=handed, user=people.alice, to_assignee="bob", reason="holiday")
     last = make_task(title="Completed last")
-    services.complete_task(task=last, user=people.alice, form_data=None)
+    actions.complete_task(task=last, user=people.alice, form_data=None)
     make_task(title="Still open")
     someone_else = make_task(assignee="bob", title="Bob completed")
-    services.complete_task(task=someone_else, user=people.bob, form_data=None)
+    actions.complete_task(task=someone_else, user=people.bob, form_data=None)
 
     html = text(alice.get("/done/"))
     assert row_ids(html) == [str(last.task_id), str(handed.task_id), str(first.task_id)]
@@ -304,7 +304,7 @@ def test_done_lists_completed_and_reassigned_newest_first(alice: Client, people:
 
 def test_a_claimed_task_i_still_hold_is_not_done(client: Client, people: People) -> None:
     task = make_task(assignee="finance", title="Claimed and still mine")
-    services.claim_task(task=task, user=people.alice)
+    actions.claim_task(task=task, user=people.alice)
     client.force_login(people.alice)
     assert row_ids(text(client.get("/"))) == [str(task.task_id)]
     assert row_ids(text(client.get("/done/"))) == []
@@ -363,7 +363,7 @@ def test_task_page_for_a_closed_task_is_read_only(client: Client, people: People
         },
     }
     task = make_task(title="Sign off budget", form_schema=schema)
-    services.complete_task(
+    actions.complete_task(
         task=task,
         user=people.alice,
         form_data={"approved": True, "amount": 99.5},

@@ -23,13 +23,14 @@ from django.db import transaction
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from inbox import projections
-from inbox.events import TYPE_RANK, parse_event
-from inbox.models import AppendOnlyError, Event, FoldState
-from inbox.projections import EventRow, fold_instance, fold_more, resume
-from inbox.services import ingest_events
 from tests import factories as f
 from tests.test_properties import histories
+from workflows import fold, store
+from workflows.events import TYPE_RANK
+from workflows.fold import EventRow, fold_instance, fold_more, resume
+from workflows.ingest import ingest_events
+from workflows.models import AppendOnlyError, Event, FoldState
+from workflows.wire import parse_event
 
 INSTANCE = uuid.UUID(int=1)
 
@@ -44,7 +45,7 @@ def _rows(objs: list[dict[str, Any]]) -> list[EventRow]:
     return [r for r in rows.values() if r.payload["instance_id"] == str(INSTANCE)]
 
 
-def _stored(fold: projections.Fold) -> projections.FoldState | None:
+def _stored(fold: fold.Fold) -> fold.FoldProgress | None:
     """What refold would rebuild from the rows of ``fold`` and its carry."""
     steps = {(r["step_name"], r["attempt"]): dict(r) for r in fold.steps}
     tasks = {t: dict(v) for t, v in fold.tasks.items()}
@@ -102,7 +103,7 @@ def test_resume_refuses_rows_that_do_not_fit_the_carry() -> None:
 
 
 def _spy_load_events() -> Any:
-    return mock.patch.object(projections, "load_events", wraps=projections.load_events)
+    return mock.patch.object(store, "load_events", wraps=store.load_events)
 
 
 def _reloaded(spy: Any) -> set[uuid.UUID]:
@@ -200,8 +201,8 @@ def test_refold_writes_the_state_only_when_it_changes() -> None:
     ingest_events(events=[f.workflow_started(iid, 0)], source="test")
     state = FoldState.objects.get()
     assert state.state["last"] is not None
-    with mock.patch.object(projections.fastsql, "upsert", wraps=projections.fastsql.upsert) as up:
-        changes = projections.refold([uuid.UUID(iid)])
+    with mock.patch.object(store.fastsql, "upsert", wraps=store.fastsql.upsert) as up:
+        changes = store.refold([uuid.UUID(iid)])
     assert not changes.instances and not changes.tasks
     assert all(not call.args[1] for call in up.call_args_list), "nothing to write"
 

@@ -9,12 +9,13 @@ from unittest import mock
 import pytest
 from django.db import DatabaseError
 
-from inbox import services
-from inbox.events import WorkflowCanceled, parse_event
-from inbox.models import Event, HumanTask, OutboxCommand
-from inbox.services import IngestError, ingest_events, record_action
 from tests import factories as f
-from workflows_ui.models import StepRun, WorkflowInstance
+from workflows import ingest
+from workflows.actions import record_action
+from workflows.events import WorkflowCanceled
+from workflows.ingest import IngestError, ingest_events
+from workflows.models import Event, HumanTask, OutboxCommand, StepRun, WorkflowInstance
+from workflows.wire import parse_event
 
 pytestmark = pytest.mark.django_db(transaction=False)
 
@@ -182,7 +183,7 @@ def test_a_task_claimed_by_two_instances_in_one_batch_is_refused() -> None:
 def test_a_failure_while_folding_stores_nothing() -> None:
     iid = f.new_id()
     with (
-        mock.patch.object(services, "refold", side_effect=DatabaseError("boom")),
+        mock.patch.object(ingest, "refold", side_effect=DatabaseError("boom")),
         pytest.raises(DatabaseError),
     ):
         ingest_events(events=[f.workflow_started(iid, 0)], source="test")
@@ -198,7 +199,7 @@ def test_the_signal_is_sent_after_commit_with_the_changes(
         received.append(changes)
 
     iid, tid = f.new_id(), f.new_id()
-    services.events_ingested.connect(listener)
+    ingest.events_ingested.connect(listener)
     try:
         with django_capture_on_commit_callbacks(execute=True):
             ingest_events(events=history(iid, tid), source="test")
@@ -206,7 +207,7 @@ def test_the_signal_is_sent_after_commit_with_the_changes(
         with django_capture_on_commit_callbacks(execute=True) as callbacks:
             ingest_events(events=history(iid, tid), source="test")
     finally:
-        services.events_ingested.disconnect(listener)
+        ingest.events_ingested.disconnect(listener)
     (changes,) = received
     assert changes.instances == {uuid.UUID(iid)}
     assert [c.task_id for c in changes.tasks] == [uuid.UUID(tid)]

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from inbox import broadcast
+from live import broadcast
 
 
 class RecordingLayer:

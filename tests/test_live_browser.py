@@ -39,7 +39,7 @@ pytestmark = [
 
 SETUP = f"""
 from django.contrib.auth.models import Group, User
-from inbox.models import IngestToken
+from workflows.models import IngestToken
 finance = Group.objects.create(name="finance")
 for name in ("alice", "bob"):
     User.objects.create_user(name, password={PASSWORD!r}).groups.add(finance)
@@ -113,7 +113,7 @@ class Server:
     def ingest_offline(self, events: list[dict[str, Any]]) -> None:
         """Ingest with no server running: what the sockets must catch up on."""
         code = (
-            "import json, sys; from inbox.services import ingest_events; "
+            "import json, sys; from workflows.ingest import ingest_events; "
             "ingest_events(events=json.load(sys.stdin), source='test')"
         )
         subprocess.run(

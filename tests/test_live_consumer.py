@@ -17,10 +17,9 @@ from django.contrib.contenttypes.models import ContentType
 from django.test import Client
 
 from config.asgi import application
-from inbox import services
-from inbox.models import HumanTask
 from tests import factories as f
-from workflows_ui.models import WorkflowInstance
+from workflows import actions
+from workflows.models import HumanTask, WorkflowInstance
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -298,7 +297,7 @@ async def test_someone_else_completing_my_task_page_shows_who_and_turns_the_form
     assert "Also viewing: alice" in await received(carol)
 
     task = await database_sync_to_async(HumanTask.objects.get)(task_id=task_id)
-    await database_sync_to_async(services.complete_task)(
+    await database_sync_to_async(actions.complete_task)(
         task=task, user=world["carol"], form_data=None
     )
 

@@ -12,9 +12,8 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.test import Client
 
-from inbox.models import HumanTask
 from tests import factories as f
-from workflows_ui.models import StepRun, WorkflowInstance
+from workflows.models import HumanTask, StepRun, WorkflowInstance
 
 pytestmark = pytest.mark.django_db
 

@@ -21,10 +21,11 @@ from django.db import transaction
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from inbox.events import parse_event
-from inbox.projections import EventRow, fold_instance, refold
-from inbox.services import ingest_events
 from tests import factories as f
+from workflows.fold import EventRow, fold_instance
+from workflows.ingest import ingest_events
+from workflows.store import refold
+from workflows.wire import parse_event
 
 pytestmark = pytest.mark.django_db
 

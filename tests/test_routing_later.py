@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Group, User
 
-from inbox.models import HumanTask
 from tests import factories as f
+from workflows.models import HumanTask
 
 
 @pytest.mark.django_db
@@ -32,7 +32,7 @@ def test_task_for_unknown_group_is_routed_when_the_group_is_created() -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_routing_a_waiting_task_is_announced_to_the_live_layer() -> None:
-    from inbox.services import events_ingested
+    from workflows.ingest import events_ingested
 
     iid = f.new_id()
     f.ingest([f.workflow_started(iid, 0), f.human_task_created(iid, 1, assignee="yann")])

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from inbox import simulation
-from inbox.events import _schema_problem
-from inbox.schemacheck import _RULES, _SIMPLE_TYPES, plainly_valid
+from demo import simulation
+from workflows.schemas import schema_problem
+from workflows.schemas import _RULES, _SIMPLE_TYPES, plainly_valid
 
 json_values = st.recursive(
     st.none()
@@ -70,7 +70,7 @@ def test_invalid_schemas_are_not_plainly_valid(schema: dict[str, Any]) -> None:
     assert not plainly_valid(schema)
     with pytest.raises(jsonschema.SchemaError):
         jsonschema.Draft202012Validator.check_schema(schema)
-    assert _schema_problem(schema)  # and ingest names the problem
+    assert schema_problem(schema)  # and ingest names the problem
 
 
 def test_the_simulated_form_schemas_take_the_quick_path() -> None:

@@ -10,9 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from inbox.models import HumanTask
-from workflows_ui.models import StepRun, WorkflowInstance
-from workflows_ui.timeline import format_duration
+from workflows.models import HumanTask, StepRun, WorkflowInstance
+from workflows.timeline import format_duration
 
 # --- step chart (Gantt) ----------------------------------------------------------------------
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from django import forms
 
-from inbox.events import EVENT_TYPES
-from workflows_ui.models import WorkflowInstance
+from workflows.events import EVENT_TYPES
+from workflows.models import WorkflowInstance
 
 SORT_CHOICES = [
     ("-started", "Newest started first"),

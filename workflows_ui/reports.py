@@ -15,8 +15,7 @@ from typing import Any
 from django.db.models import Count, QuerySet
 from django.db.models.functions import TruncDate
 
-from inbox.models import HumanTask
-from workflows_ui.models import WorkflowInstance
+from workflows.models import HumanTask, WorkflowInstance
 from workflows_ui.selectors import day_end, day_start
 
 Status = WorkflowInstance.Status

@@ -12,9 +12,14 @@ from django.db.models import Count, F, FloatField, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from inbox.models import Event, HumanTask
-from workflows_ui.models import StepRun, WorkflowInstance
-from workflows_ui.timeline import Kind, TimelineEntry, timeline_entries
+from workflows.models import (
+    DASHBOARD_SOURCE,
+    Event,
+    HumanTask,
+    StepRun,
+    WorkflowInstance,
+    dashboard_source,
+)
 
 PAGE_SIZE = 50
 
@@ -181,20 +186,6 @@ def instance_steps(*, instance_id: uuid.UUID) -> list[StepRun]:
     )
 
 
-def instance_events(*, instance_id: uuid.UUID) -> list[Event]:
-    return list(Event.objects.filter(instance_id=instance_id))
-
-
-def instance_timeline(
-    *, instance_id: uuid.UUID, kinds: list[Kind] | None = None
-) -> list[TimelineEntry]:
-    """The instance's events as sentences, in fold order, optionally of some kinds only."""
-    titles = dict(
-        HumanTask.objects.filter(instance__instance_id=instance_id).values_list("task_id", "title")
-    )
-    return timeline_entries(instance_events(instance_id=instance_id), titles, kinds=kinds)
-
-
 def reassignment_times(*, instance_id: uuid.UUID) -> dict[uuid.UUID, list[datetime]]:
     times: dict[uuid.UUID, list[datetime]] = {}
     for task_id, ts in (
@@ -219,7 +210,7 @@ def unrouted_tasks() -> QuerySet[HumanTask]:
 
 def _person_event_q(person: str) -> Q:
     return (
-        Q(source=f"dashboard:{person}")
+        Q(source=dashboard_source(person))
         | Q(payload__reassigned_by=person)
         | Q(payload__from_assignee=person)
         | Q(payload__to_assignee=person)
@@ -259,9 +250,9 @@ def export_events(*, filters: dict[str, Any], audit_only: bool) -> QuerySet[Even
     """Events under the audit filters: people's actions only, or every event."""
     qs = Event.objects.all()
     if audit_only:
-        qs = qs.filter(source__startswith="dashboard:")
+        qs = qs.filter(source__startswith=DASHBOARD_SOURCE)
     if filters.get("person"):
-        qs = qs.filter(source=f"dashboard:{filters['person']}")
+        qs = qs.filter(source=dashboard_source(filters["person"]))
     if filters.get("type"):
         qs = qs.filter(type=filters["type"])
     if filters.get("instance"):
@@ -313,7 +304,7 @@ def person_activity(*, username: str) -> PersonActivity:
         .order_by("-completed_at", "-id")
     )
     # Event.actor is the dashboard user, else whom the payload names (indexed with type).
-    actions = Event.objects.filter(actor=username, source=f"dashboard:{username}").order_by(
+    actions = Event.objects.filter(actor=username, source=dashboard_source(username)).order_by(
         "-timestamp", "-seq"
     )
     reassigned = Event.objects.filter(actor=username, type="HumanTaskReassigned")

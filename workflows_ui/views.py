@@ -13,8 +13,13 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
-from inbox.htmx import HtmxHttpRequest, page_or_partial
-from workflows_ui import charts, exports, reports, selectors, services
+from pages.htmx import HtmxHttpRequest, page_or_partial
+from workflows import actions
+from workflows import selectors as core
+from workflows.models import WorkflowInstance
+from workflows.roles import can_manage, console_admin, console_reader
+from workflows.timeline import TIMELINE_KINDS, Kind, timeline_entries
+from workflows_ui import charts, exports, reports, selectors
 from workflows_ui.forms import (
     AuditFilterForm,
     BulkCancelForm,
@@ -24,11 +29,7 @@ from workflows_ui.forms import (
     PauseForm,
     ResumeForm,
 )
-from workflows_ui.models import WorkflowInstance
-from workflows_ui.permissions import can_manage, console_admin, console_reader
-from workflows_ui.timeline import Kind, timeline_entries
 
-TIMELINE_KINDS: tuple[Kind, ...] = ("workflow", "step", "task")
 ACTION_FORMS = {"cancel": CancelForm, "pause": PauseForm, "resume": ResumeForm}
 
 
@@ -89,8 +90,8 @@ def bulk_cancel(request: HtmxHttpRequest) -> HttpResponse:
             },
         )
     try:
-        results = services.bulk_cancel(instance_ids=ids, user=request.user, reason=reason)
-    except services.ActionRefused as exc:
+        results = actions.bulk_cancel(instance_ids=ids, user=request.user, reason=reason)
+    except actions.ActionRefused as exc:
         messages.error(request, exc.message)
         return redirect(reverse("workflows_ui:instances"))
     return render(
@@ -137,7 +138,7 @@ def instance_detail(request: HtmxHttpRequest, instance_id: uuid.UUID) -> HttpRes
     now = selectors.now()
     context: dict[str, Any] = {
         "instance": instance,
-        "timeline": selectors.instance_timeline(instance_id=instance_id, kinds=kinds),
+        "timeline": core.instance_timeline(instance_id=instance_id, kinds=kinds),
         "kinds": kinds,
         "all_kinds": TIMELINE_KINDS,
         "open_tasks": [t for t in tasks if t.is_open],
@@ -149,7 +150,7 @@ def instance_detail(request: HtmxHttpRequest, instance_id: uuid.UUID) -> HttpRes
             now=now,
         ),
         "can_manage": can_manage(request.user),
-        "actions": services.allowed_actions(instance),
+        "actions": actions.allowed_actions(instance),
         "now": now,
         "nav_active": "instances",
     }
@@ -169,24 +170,24 @@ def instance_action(request: HtmxHttpRequest, instance_id: uuid.UUID, action: st
     error = ""
     if request.method == "POST" and form.is_valid():
         try:
-            services.perform_action(
+            actions.perform_action(
                 action=action,
                 instance_id=instance_id,
                 user=request.user,
                 reason=form.cleaned_data.get("reason", ""),
             )
-        except services.ActionRefused as exc:
+        except actions.ActionRefused as exc:
             error = exc.message
         else:
-            messages.success(request, f"Workflow {services.PAST[action]}.")
+            messages.success(request, f"Workflow {actions.PAST[action]}.")
             url = reverse("workflows_ui:instance_detail", args=[instance_id])
             if request.htmx:
                 response = HttpResponse(status=204)
                 response["HX-Redirect"] = url
                 return response
             return redirect(url)
-    elif request.method == "GET" and action not in services.allowed_actions(instance):
-        error = services._state_message(action, instance)
+    elif request.method == "GET" and action not in actions.allowed_actions(instance):
+        error = actions._state_message(action, instance)
     status = 409 if error and request.method == "POST" else 200
     context = {
         "instance": instance,

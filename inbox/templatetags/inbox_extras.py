@@ -10,7 +10,7 @@ from django import template
 from django.utils import timezone
 from django.utils.timesince import timesince, timeuntil
 
-from inbox.models import HumanTask
+from workflows.models import HumanTask
 
 register = template.Library()
 

@@ -8,7 +8,7 @@ from typing import Any
 from django import template
 from django.urls import NoReverseMatch, reverse
 
-from workflows_ui.timeline import format_duration
+from workflows.timeline import format_duration
 
 register = template.Library()
 

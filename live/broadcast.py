@@ -1,0 +1,264 @@
+"""Live updates, server side: group names, typed payloads, and the sends after ingest.
+
+A broadcast says *what changed* (task ids with their audience before and after, instance
+ids), never HTML: each consumer renders the fragments for its own user. Groups:
+
+- ``user.<pk>``: every socket of that person;
+- ``group.<pk>``: every socket of the members of that Django group (its team queue);
+- ``task.<task_id>``: sockets showing that task's page (presence uses ``presence.<task_id>``);
+- ``instance.<instance_id>``: sockets showing that instance's page;
+- ``instances``: sockets showing the console's instance list.
+
+The channel layer delivers at most once; pages re-sync on every (re)connect (static/js/live.js).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import uuid
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Literal, TypedDict
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+from django.db.models.signals import m2m_changed
+
+from workflows.store import Changes, TaskChange
+
+logger = logging.getLogger(__name__)
+
+INSTANCE_LIST_GROUP = "instances"
+
+
+def user_group(user_id: int) -> str:
+    return f"user.{user_id}"
+
+
+def django_group(group_id: int) -> str:
+    return f"group.{group_id}"
+
+
+def task_group(task_id: uuid.UUID | str) -> str:
+    return f"task.{task_id}"
+
+
+def presence_group(task_id: uuid.UUID | str) -> str:
+    return f"presence.{task_id}"
+
+
+def instance_group(instance_id: uuid.UUID | str) -> str:
+    return f"instance.{instance_id}"
+
+
+# --- payloads ------------------------------------------------------------------------------
+
+Audience = tuple[str, int | None, int | None]
+
+
+class TaskChangePayload(TypedDict):
+    task_id: str
+    instance_id: str
+    # (status, assignee user id, assignee group id); None before for a new task.
+    before: list[Any] | None
+    after: list[Any]
+
+
+class TasksChanged(TypedDict):
+    type: Literal["live.tasks"]
+    id: str  # one per broadcast: consumers in a process render a shared fragment once
+    tasks: list[TaskChangePayload]
+
+
+class InstancesChanged(TypedDict):
+    type: Literal["live.instances"]
+    id: str
+    instance_ids: list[str]
+
+
+class PresenceJoin(TypedDict):
+    type: Literal["presence.join"]
+    task_id: str
+    channel: str
+    username: str
+
+
+class PresenceHere(TypedDict):
+    type: Literal["presence.here"]
+    task_id: str
+    channel: str
+    username: str
+
+
+class PresenceLeave(TypedDict):
+    type: Literal["presence.leave"]
+    task_id: str
+    channel: str
+
+
+class RightsChanged(TypedDict):
+    """The user's teams or permissions changed: their sockets must reconnect afresh."""
+
+    type: Literal["live.rights"]
+
+
+Payload = (
+    TasksChanged | InstancesChanged | PresenceJoin | PresenceHere | PresenceLeave | RightsChanged
+)
+
+_ids = itertools.count()
+_prefix = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def broadcast_id() -> str:
+    return f"{_prefix}-{next(_ids)}"
+
+
+def send_many(messages: list[tuple[str, Payload]]) -> None:
+    """The one way broadcasts leave this process: all of them from one ``async_to_sync``.
+
+    Each ``async_to_sync`` call is a thread hop (in uvicorn, onto the server's event loop,
+    where the in-memory layer's consumers live), so a batch's messages share one. A lost
+    message is re-synced later: a failure is logged, never raised (the commit stands).
+
+    Sync code running on a thread whose event loop is running (a Playwright sync test, a
+    notebook) cannot block on ``async_to_sync`` there; the sends go to a worker thread with
+    an event loop of its own, and we wait for them. Channels' advice for this case is "do not
+    call sync code from the async thread"; the worker thread is how to honour it from here.
+    """
+    layer = get_channel_layer()
+    if layer is None or not messages:
+        return
+
+    async def send_all() -> None:
+        for group, payload in messages:
+            try:
+                await layer.group_send(group, dict(payload))
+            except Exception:  # one group's failure must not starve the others
+                logger.exception("live broadcast to %s failed", group)
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        running = False
+    else:
+        running = True
+    try:
+        if running:
+            _worker().submit(async_to_sync(send_all)).result(timeout=SEND_TIMEOUT)
+        else:
+            async_to_sync(send_all)()
+    except Exception:
+        logger.exception("live broadcast of %d messages failed", len(messages))
+
+
+SEND_TIMEOUT = 30.0  # seconds; a stuck layer must not hold a request (or a test) forever
+_executor: ThreadPoolExecutor | None = None
+
+
+def _worker() -> ThreadPoolExecutor:
+    global _executor
+    if _executor is None:
+        _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="live-broadcast")
+    return _executor
+
+
+# --- from changes to groups ----------------------------------------------------------------
+
+
+def task_audiences(change: TaskChange) -> set[str]:
+    """Who must hear of a task change: its old and new holders, and its page's viewers."""
+    groups = {task_group(change.task_id)}
+    for audience in (change.before, change.after):
+        if audience is None:
+            continue
+        _, user_id, group_id = audience
+        if user_id is not None:
+            groups.add(user_group(user_id))
+        if group_id is not None:
+            groups.add(django_group(group_id))
+    return groups
+
+
+def _task_payload(change: TaskChange) -> TaskChangePayload:
+    return {
+        "task_id": str(change.task_id),
+        "instance_id": str(change.instance_id),
+        "before": list(change.before) if change.before is not None else None,
+        "after": list(change.after),
+    }
+
+
+def plan(changes: Changes) -> list[tuple[str, Payload]]:
+    """One message per group, carrying every change that group should hear of.
+
+    All messages of one ingest share an id: a socket in several of the groups handles each
+    change once, and renders a shared fragment once.
+    """
+    bid = broadcast_id()
+    by_group: dict[str, list[TaskChangePayload]] = defaultdict(list)
+    for change in changes.tasks:
+        payload = _task_payload(change)
+        for group in sorted(task_audiences(change)):
+            by_group[group].append(payload)
+    messages: list[tuple[str, Payload]] = []
+    for group, tasks in by_group.items():
+        messages.append((group, TasksChanged(type="live.tasks", id=bid, tasks=tasks)))
+    instance_ids = sorted(str(i) for i in changes.instances)
+    for iid in instance_ids:
+        messages.append(
+            (
+                instance_group(iid),
+                InstancesChanged(type="live.instances", id=bid, instance_ids=[iid]),
+            )
+        )
+    if instance_ids:
+        messages.append(
+            (
+                INSTANCE_LIST_GROUP,
+                InstancesChanged(type="live.instances", id=bid, instance_ids=instance_ids),
+            )
+        )
+    return messages
+
+
+def send_changes(changes: Changes) -> None:
+    send_many(plan(changes))
+
+
+def on_events_ingested(sender: Any, changes: Changes, **kwargs: Any) -> None:
+    # The signal is sent from transaction.on_commit: what we announce is already visible.
+    send_changes(changes)
+
+
+def on_rights_changed(sender: Any, instance: Any, action: str, **kwargs: Any) -> None:
+    """A socket joined its groups with the rights its user had then; when the user's
+    teams or permissions change, close their sockets so they reconnect with the new ones."""
+    if action not in ("post_add", "post_remove", "post_clear"):
+        return
+    from django.contrib.auth.models import Group
+
+    if isinstance(instance, Group):
+        user_ids = list(instance.user_set.values_list("pk", flat=True))
+    else:
+        user_ids = [instance.pk]
+    messages: list[tuple[str, Payload]] = [
+        (user_group(pk), RightsChanged(type="live.rights")) for pk in user_ids
+    ]
+    transaction.on_commit(lambda: send_many(messages))
+
+
+def connect() -> None:
+    from django.contrib.auth.models import Group, User
+
+    from workflows.ingest import events_ingested
+
+    events_ingested.connect(on_events_ingested, dispatch_uid="live.broadcast")
+    for through in (User.groups.through, User.user_permissions.through, Group.permissions.through):
+        m2m_changed.connect(
+            on_rights_changed, sender=through, dispatch_uid=f"live.rights.{through}"
+        )

@@ -1,0 +1,347 @@
+"""People's actions: complete, reassign, claim and release a task; cancel, pause and
+resume a workflow. Each is checked (who may, and in which state) and recorded as the
+contract's event through ingest, with an outbox command for the engine, in one transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from workflows.assignees import resolve_assignees
+from workflows.events import (
+    HumanTaskCompleted,
+    HumanTaskReassigned,
+    WorkflowCanceled,
+    WorkflowEvent,
+    WorkflowPaused,
+    WorkflowResumed,
+)
+from workflows.ingest import ingest_events
+from workflows.models import Event, HumanTask, OutboxCommand, WorkflowInstance, dashboard_source
+from workflows.roles import can_manage
+from workflows.schemas import validation_errors
+from workflows.wire import to_wire_object
+
+
+def record_action(*, event: WorkflowEvent, actor: str) -> Event:
+    """Record what a person did as the contract's event and queue it for the engine.
+
+    The event goes through the same ingest path as an engine's; the outbox row is written
+    in the same transaction, so the engine hears of exactly the actions that were stored.
+    """
+    wire = to_wire_object(event, event_id=uuid.uuid4())
+    with transaction.atomic():
+        result = ingest_events(events=[wire], source=dashboard_source(actor))
+        stored = result.events[0]
+        OutboxCommand.objects.create(
+            event=stored, kind=stored.type, instance_id=stored.instance_id, payload=wire
+        )
+    return stored
+
+
+# --- tasks: complete, reassign, claim, release ---------------------------------------------
+
+
+class TaskConflict(Exception):
+    """Someone else changed the task first; the message says who did what and when."""
+
+    def __init__(self, task: HumanTask):
+        self.task = task
+        super().__init__(describe_task_state(task))
+
+
+class ActionRefused(Exception):
+    """The action does not apply (a rule, not a race); ``message`` says why, for the person
+    who asked."""
+
+    def __init__(self, message: str):
+        self.message = message
+        super().__init__(message)
+
+
+class InvalidFormData(ActionRefused):
+    """Form data that breaks the task's schema; ``errors`` are (field or None, message)."""
+
+    def __init__(self, errors: list[tuple[str | None, str]]):
+        self.errors = errors
+        super().__init__("; ".join(f"{f or 'form'}: {m}" for f, m in errors))
+
+
+def describe_task_state(task: HumanTask) -> str:
+    """One sentence on the task's current state, for people who lost a race."""
+    when = _when(task.closed_at or task.last_reassigned_at)
+    if task.status == HumanTask.Status.COMPLETED:
+        return f"{task.completed_by or 'Someone'} already completed this task {when}."
+    if task.status == HumanTask.Status.CANCELED:
+        return f"This task was closed {when}: {task.closed_reason or 'its workflow ended'}."
+    by = task.last_reassigned_by or "Someone"
+    to = task.assignee or "nobody"
+    return f"{by} reassigned this task to {to} {_when(task.last_reassigned_at)}."
+
+
+def _when(at: datetime | None) -> str:
+    if at is None:
+        return "just now"
+    return "at " + timezone.localtime(at).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def _win(task: HumanTask) -> None:
+    """The conditional update: it matches only if nobody acted since ``task`` was read."""
+    won = HumanTask.objects.filter(
+        pk=task.pk,
+        status=HumanTask.Status.OPEN,
+        version=task.version,
+        assignee=task.assignee,
+    ).update(version=F("version") + 1)
+    if not won:
+        raise TaskConflict(HumanTask.objects.get(pk=task.pk))
+
+
+@transaction.atomic
+def complete_task(
+    *, task: HumanTask, user: User, form_data: dict[str, Any] | None, comment: str = ""
+) -> HumanTask:
+    """Complete a task as ``user``; exactly one of two simultaneous completions wins.
+
+    The data is checked against the task's schema here too, whatever door it came in by.
+    """
+    if task.form_schema:
+        errors = validation_errors(task.form_schema, form_data or {})
+        if errors:
+            raise InvalidFormData(errors)
+    _win(task)
+    record_action(
+        event=HumanTaskCompleted(
+            instance_id=task.instance_id,
+            timestamp=timezone.now(),
+            step_name=task.step_name,
+            task_id=task.task_id,
+            completed_by=user.get_username(),
+            form_data=form_data,
+            comment=comment or None,
+        ),
+        actor=user.get_username(),
+    )
+    return HumanTask.objects.get(pk=task.pk)
+
+
+def assignee_name(value: str) -> str:
+    """Normalise a picker value: a known username or ``group:NAME``; refuse unknown names."""
+    value = value.strip()
+    user_id, group_id = resolve_assignees([value]).get(value, (None, None))
+    if user_id is None and group_id is None:
+        raise ActionRefused(f"No person or team is called {value!r}.")
+    return value
+
+
+@transaction.atomic
+def reassign_task(*, task: HumanTask, user: User, to_assignee: str, reason: str) -> HumanTask:
+    """Hand a task to another person or team, with the reason they will read."""
+    to_assignee = assignee_name(to_assignee)
+    if not reason.strip():
+        raise ActionRefused("Say why you reassign this task.")
+    if to_assignee == task.assignee:
+        raise ActionRefused(f"This task is already assigned to {to_assignee}.")
+    _win(task)
+    record_action(
+        event=HumanTaskReassigned(
+            instance_id=task.instance_id,
+            timestamp=timezone.now(),
+            step_name=task.step_name,
+            task_id=task.task_id,
+            from_assignee=task.assignee or None,
+            to_assignee=to_assignee,
+            reassigned_by=user.get_username(),
+            reason=reason.strip(),
+        ),
+        actor=user.get_username(),
+    )
+    return HumanTask.objects.get(pk=task.pk)
+
+
+def claim_task(*, task: HumanTask, user: User) -> HumanTask:
+    """Take a task from a team queue: a reassignment from the group to me."""
+    if task.assignee_group_id is None:
+        raise ActionRefused("Only tasks in a team queue can be claimed.")
+    group_name = task.assignee_group.name if task.assignee_group else task.assignee
+    return reassign_task(
+        task=task,
+        user=user,
+        to_assignee=f"user:{user.get_username()}",
+        reason=f"Claimed from the {group_name} queue",
+    )
+
+
+def release_group(task: HumanTask) -> str | None:
+    """The team a claimed task came from, if it came from one."""
+    previous = task.previous_assignee
+    if not previous or task.assignee_user_id is None:
+        return None
+    _, group_id = resolve_assignees([previous]).get(previous, (None, None))
+    return previous if group_id is not None else None
+
+
+def release_task(*, task: HumanTask, user: User) -> HumanTask:
+    """Give a claimed task back to the team queue it came from."""
+    group = release_group(task)
+    if group is None:
+        raise ActionRefused("This task did not come from a team queue.")
+    return reassign_task(task=task, user=user, to_assignee=group, reason="Released to the queue")
+
+
+# --- workflows: cancel, pause, resume ------------------------------------------------------
+
+Status = WorkflowInstance.Status
+
+# action -> the states it may start from
+ALLOWED_FROM: dict[str, tuple[str, ...]] = {
+    "cancel": (Status.RUNNING, Status.WAITING, Status.PAUSED),
+    "pause": (Status.RUNNING, Status.WAITING),
+    "resume": (Status.PAUSED,),
+}
+PAST = {"cancel": "canceled", "pause": "paused", "resume": "resumed"}
+
+
+def allowed_actions(instance: WorkflowInstance) -> list[str]:
+    return [a for a, states in ALLOWED_FROM.items() if instance.status in states]
+
+
+def _state_message(action: str, instance: WorkflowInstance) -> str:
+    allowed = " or ".join(str(s) for s in ALLOWED_FROM[action])
+    if instance.status in WorkflowInstance.TERMINAL:
+        return (
+            f"This workflow has already ended ({instance.status}); "
+            f"it can no longer be {PAST[action]}."
+        )
+    return f"Only a {allowed} workflow can be {PAST[action]}; this one is {instance.status}."
+
+
+def _action_time(instance: WorkflowInstance) -> datetime:
+    # The fold orders by timestamp: an action must sort after every event the admin saw,
+    # even if the engine's clock runs ahead of ours.
+    now = timezone.now()
+    if instance.last_event_at and instance.last_event_at >= now:
+        return instance.last_event_at + timedelta(milliseconds=1)
+    return now
+
+
+def _locked(instance_id: uuid.UUID, user: Any, action: str) -> WorkflowInstance:
+    if not can_manage(user):
+        raise PermissionDenied("managing workflows needs the manage_instances permission")
+    instance = WorkflowInstance.objects.select_for_update().filter(instance_id=instance_id).first()
+    if instance is None:
+        raise ActionRefused("No workflow instance has this id.")
+    if instance.status not in ALLOWED_FROM[action]:
+        raise ActionRefused(_state_message(action, instance))
+    return instance
+
+
+def cancel_instance(*, instance_id: uuid.UUID, user: Any, reason: str) -> Event:
+    """Cancel a running, waiting or paused workflow; its open tasks close with it."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ActionRefused("Give a reason to cancel a workflow.")
+    with transaction.atomic():
+        instance = _locked(instance_id, user, "cancel")
+        username = user.get_username()
+        return record_action(
+            event=WorkflowCanceled(
+                instance_id=instance.instance_id,
+                timestamp=_action_time(instance),
+                reason=reason,
+                canceled_by=username,
+                current_step=instance.current_step or None,
+            ),
+            actor=username,
+        )
+
+
+def pause_instance(*, instance_id: uuid.UUID, user: Any, reason: str = "") -> Event:
+    """Pause a running or waiting workflow at its current step."""
+    with transaction.atomic():
+        instance = _locked(instance_id, user, "pause")
+        return record_action(
+            event=WorkflowPaused(
+                instance_id=instance.instance_id,
+                timestamp=_action_time(instance),
+                reason=(reason or "").strip() or None,
+                paused_at_step=instance.current_step or None,
+            ),
+            actor=user.get_username(),
+        )
+
+
+def resume_instance(*, instance_id: uuid.UUID, user: Any) -> Event:
+    """Resume a paused workflow at the step where it was paused."""
+    with transaction.atomic():
+        instance = _locked(instance_id, user, "resume")
+        username = user.get_username()
+        return record_action(
+            event=WorkflowResumed(
+                instance_id=instance.instance_id,
+                timestamp=_action_time(instance),
+                resumed_by=username,
+                resuming_at_step=instance.current_step or None,
+            ),
+            actor=username,
+        )
+
+
+def perform_action(*, action: str, instance_id: uuid.UUID, user: Any, reason: str = "") -> Event:
+    if action == "cancel":
+        return cancel_instance(instance_id=instance_id, user=user, reason=reason)
+    if action == "pause":
+        return pause_instance(instance_id=instance_id, user=user, reason=reason)
+    if action == "resume":
+        return resume_instance(instance_id=instance_id, user=user)
+    raise ActionRefused(f"Unknown action {action!r}.")
+
+
+@dataclass(frozen=True, slots=True)
+class BulkResult:
+    instance_id: str
+    ok: bool
+    message: str
+    workflow_name: str = ""
+
+
+def bulk_cancel(*, instance_ids: Iterable[str], user: Any, reason: str) -> list[BulkResult]:
+    """Cancel each instance in its own transaction; one refusal does not stop the others."""
+    if not can_manage(user):
+        raise PermissionDenied("managing workflows needs the manage_instances permission")
+    if not (reason or "").strip():
+        raise ActionRefused("Give a reason to cancel workflows.")
+    results: list[BulkResult] = []
+    seen: set[str] = set()
+    for raw in instance_ids:
+        if raw in seen:
+            continue
+        seen.add(raw)
+        try:
+            iid = uuid.UUID(str(raw))
+        except ValueError:
+            results.append(BulkResult(str(raw), False, "Not an instance id."))
+            continue
+        name = (
+            WorkflowInstance.objects.filter(instance_id=iid)
+            .values_list("workflow_name", flat=True)
+            .first()
+            or ""
+        )
+        try:
+            cancel_instance(instance_id=iid, user=user, reason=reason)
+        except ActionRefused as exc:
+            results.append(BulkResult(str(iid), False, exc.message, name))
+        else:
+            results.append(BulkResult(str(iid), True, "Canceled.", name))
+    return results

@@ -1,0 +1,248 @@
+"""Ingest, the one way data gets in: validate a batch, dedupe it, store it in the log and
+re-fold the instances it touched, all in one transaction; ``events_ingested`` after commit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, transaction
+from django.dispatch import Signal
+from django.utils import timezone
+
+from workflows import fastsql
+from workflows.events import ACTOR_FIELDS
+from workflows.fold import EventRow
+from workflows.models import Event, dashboard_actor
+from workflows.store import Changes, refold
+from workflows.wire import EventError, ParsedEvent, parse_event
+
+# Sent after the ingest transaction commits, with ``changes`` (store.Changes).
+events_ingested = Signal()
+
+
+@dataclass(frozen=True, slots=True)
+class EventResult:
+    index: int
+    event_id: uuid.UUID
+    status: str  # "accepted" or "duplicate"
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass
+class IngestResult:
+    results: list[EventResult]
+    changes: Changes = field(default_factory=Changes)
+    # The stored rows as values in ``_STORED`` order; ``events`` makes Event objects of them.
+    stored: list[tuple[Any, ...]] = field(default_factory=list, repr=False)
+
+    @property
+    def events(self) -> list[Event]:
+        """The Event rows this batch stored, in batch order (duplicates left out)."""
+        events = []
+        for row in self.stored:
+            event = Event(**dict(zip(_STORED, row, strict=True)))
+            event._state.adding, event._state.db = False, DEFAULT_DB_ALIAS  # as bulk_create
+            events.append(event)
+        return events
+
+    @property
+    def accepted(self) -> int:
+        return sum(r.status == "accepted" for r in self.results)
+
+    @property
+    def duplicates(self) -> int:
+        return sum(r.status == "duplicate" for r in self.results)
+
+
+@dataclass(frozen=True, slots=True)
+class IngestProblem:
+    index: int | None
+    field: str
+    message: str
+
+
+class IngestError(ValueError):
+    """The batch was refused whole; ``problems`` names each event and field at fault."""
+
+    def __init__(self, problems: list[IngestProblem]):
+        self.problems = problems
+        super().__init__(
+            "; ".join(
+                f"event {p.index}: {p.field or 'event'}: {p.message}"
+                if p.index is not None
+                else p.message
+                for p in problems
+            )
+        )
+
+
+def validate_batch(events: Sequence[Any]) -> list[ParsedEvent]:
+    """Parse every event of a batch, collecting every problem before refusing any."""
+    if not events:
+        raise IngestError([IngestProblem(None, "", "the batch is empty: send at least one event")])
+    parsed: list[ParsedEvent] = []
+    problems: list[IngestProblem] = []
+    for index, obj in enumerate(events):
+        if isinstance(obj, ParsedEvent):
+            parsed.append(obj)
+            continue
+        try:
+            parsed.append(parse_event(obj))
+        except EventError as exc:
+            problems.extend(IngestProblem(index, e.field, e.message) for e in exc.errors)
+    if problems:
+        raise IngestError(problems)
+    problems.extend(_task_ownership_problems(parsed))
+    if problems:
+        raise IngestError(problems)
+    return parsed
+
+
+_TASK_OWNERS = fastsql.table_of(Event, "task_id", "instance_id")
+
+
+def _task_ownership_problems(parsed: list[ParsedEvent]) -> list[IngestProblem]:
+    """A task belongs to one instance: refuse events that name it under another."""
+    owner: dict[uuid.UUID, uuid.UUID] = {}
+    problems = []
+    task_events = [(i, p) for i, p in enumerate(parsed) if hasattr(p.event, "task_id")]
+    if not task_events:
+        return []
+    stored: dict[uuid.UUID, uuid.UUID] = dict(
+        fastsql.select_in(
+            _TASK_OWNERS,
+            "task_id",
+            {p.event.task_id for _, p in task_events},  # type: ignore[attr-defined]
+        )
+    )
+    for index, p in task_events:
+        task_id = p.event.task_id  # type: ignore[attr-defined]
+        expected = stored.get(task_id) or owner.setdefault(task_id, p.event.instance_id)
+        if expected != p.event.instance_id:
+            problems.append(
+                IngestProblem(index, "task_id", f"task {task_id} belongs to instance {expected}")
+            )
+    return problems
+
+
+def ingest_events(*, events: Sequence[Any], source: str) -> IngestResult:
+    """Validate, dedupe and store a batch, then re-fold the instances it touched.
+
+    All or nothing: a bad event refuses the batch (IngestError) and nothing is stored.
+    """
+    parsed = validate_batch(events)
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                result = _store_and_fold(parsed, source)
+            break
+        except IntegrityError:
+            # A concurrent ingest stored one of these events first; now they are duplicates.
+            if attempt == 2:
+                raise
+    if result.changes.instances:
+        changes = result.changes
+        transaction.on_commit(lambda: events_ingested.send(sender=Event, changes=changes))
+    return result
+
+
+def _lock_instances(instance_ids: Sequence[uuid.UUID]) -> None:
+    """Serialise folds of one instance (and claims on one task id) across concurrent
+    transactions (PostgreSQL).
+
+    SQLite takes its write lock when the transaction begins (IMMEDIATE mode).
+    """
+    if connection.vendor != "postgresql":
+        return
+    keys = sorted({uuid.UUID(str(i)).int & 0x7FFF_FFFF_FFFF_FFFF for i in instance_ids})
+    with connection.cursor() as cursor:
+        for key in keys:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+
+
+_STORED = (
+    "event_id",
+    "event_id_given",
+    "type",
+    "instance_id",
+    "task_id",
+    "timestamp",
+    "payload",
+    "source",
+    "actor",
+    "received_at",
+    "seq",
+)
+_EVENT_INSERT = fastsql.table_of(Event, *_STORED[:-1])
+_EVENT_SEEN = fastsql.table_of(Event, "event_id", "type", "payload")
+
+
+def event_actor(type_name: str, payload: dict[str, Any], source: str) -> str:
+    """Who did it: the signed-in person for dashboard actions, else whom the payload names."""
+    named = payload.get(ACTOR_FIELDS.get(type_name) or "")
+    return dashboard_actor(source) or str(named or "")[:200]
+
+
+def _store_and_fold(parsed: list[ParsedEvent], source: str) -> IngestResult:
+    task_ids = [p.event.task_id for p in parsed if hasattr(p.event, "task_id")]  # type: ignore[attr-defined]
+    _lock_instances([p.event.instance_id for p in parsed] + task_ids)
+    if task_ids:
+        # Checked again under the locks: two batches may name one new task under two
+        # instances at once, and validate_batch saw neither.
+        problems = _task_ownership_problems(parsed)
+        if problems:
+            raise IngestError(problems)
+    seen: dict[uuid.UUID, tuple[str, dict[str, Any]]] = {
+        event_id: (type_, payload)
+        for event_id, type_, payload in fastsql.select_in(
+            _EVENT_SEEN, "event_id", {p.event_id for p in parsed}
+        )
+    }
+    results: list[EventResult] = []
+    rows: list[tuple[Any, ...]] = []
+    reused: list[IngestProblem] = []
+    received_at = timezone.now()
+    for index, p in enumerate(parsed):
+        payload = p.payload()
+        if p.event_id in seen:
+            # A sender's own event_id naming different content would otherwise lose data.
+            if p.event_id_given and seen[p.event_id] != (p.type, payload):
+                reused.append(
+                    IngestProblem(
+                        index, "event_id", f"{p.event_id} was already used for a different event"
+                    )
+                )
+            results.append(EventResult(index, p.event_id, "duplicate", p.warnings))
+            continue
+        seen[p.event_id] = (p.type, payload)
+        results.append(EventResult(index, p.event_id, "accepted", p.warnings))
+        event = p.event
+        rows.append(
+            (
+                p.event_id,
+                p.event_id_given,
+                p.type,
+                event.instance_id,
+                getattr(event, "task_id", None),
+                event.timestamp,
+                payload,
+                source,
+                event_actor(p.type, payload, source),
+                received_at,
+            )
+        )
+    if reused:
+        raise IngestError(reused)
+    returned = fastsql.insert_returning(_EVENT_INSERT, rows, ["event_id", "seq"])
+    seqs: dict[uuid.UUID, int] = dict(returned)  # type: ignore[arg-type]
+    stored = [(*row, seqs[row[0]]) for row in rows]
+    new_events: dict[uuid.UUID, list[EventRow]] = defaultdict(list)
+    for event_id, _, type_, instance_id, _, timestamp, payload, _, _, _, seq in stored:
+        new_events[instance_id].append(EventRow(seq, event_id, type_, timestamp, payload, source))
+    changes = refold(new_events, new_events)
+    return IngestResult(results=results, changes=changes, stored=stored)

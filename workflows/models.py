@@ -1,0 +1,393 @@
+"""Every model of the dashboard: the event log (the only source of truth), ingest tokens,
+the outbox, and the projections folded from the log (WorkflowInstance, StepRun, HumanTask,
+with each instance's FoldState).
+
+The tables keep the names they had when these models lived in the ``inbox`` and
+``workflows_ui`` apps (``Meta.db_table``): moving code must not move data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from workflows.roles import can_read
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
+
+
+# ``Event.source`` of a person's action in the dashboard: this prefix, then the username.
+DASHBOARD_SOURCE = "dashboard:"
+
+
+def dashboard_source(username: str) -> str:
+    """``Event.source`` for an action that ``username`` took in the dashboard."""
+    return DASHBOARD_SOURCE + username
+
+
+def dashboard_actor(source: str) -> str:
+    """The signed-in person behind a dashboard action's ``Event.source``, else ""."""
+    return source.removeprefix(DASHBOARD_SOURCE) if source.startswith(DASHBOARD_SOURCE) else ""
+
+
+class AppendOnlyError(RuntimeError):
+    pass
+
+
+class Event(models.Model):
+    """One received event. Rows are only ever added; projections are folds of them."""
+
+    seq = models.BigAutoField(primary_key=True, help_text="Arrival sequence.")
+    event_id = models.UUIDField(
+        unique=True,
+        help_text="Idempotency key: the sender's event_id, or one derived from the SHA-256 "
+        "of the event's canonical JSON.",
+    )
+    event_id_given = models.BooleanField(default=False)
+    type = models.CharField(max_length=32)
+    instance_id = models.UUIDField(db_index=True)
+    task_id = models.UUIDField(null=True, blank=True, db_index=True)
+    timestamp = models.DateTimeField()
+    payload = models.JSONField()
+    source = models.CharField(max_length=200, help_text="token:NAME, dashboard:USER or cli:…")
+    actor = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="The person behind the event: the dashboard user, else the one the payload "
+        "names (user_id, completed_by, reassigned_by, canceled_by, resumed_by).",
+    )
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "inbox_event"
+        ordering = ["seq"]
+        indexes = [
+            models.Index(fields=["instance_id", "timestamp"]),
+            # Who reassigned what: Done lists and task visibility ask it on every page.
+            models.Index(fields=["actor", "type"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.type} {self.instance_id}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise AppendOnlyError("the event log is append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise AppendOnlyError("the event log is append-only")
+
+
+class IngestToken(models.Model):
+    """A bearer token for POST /api/events; only its SHA-256 is kept."""
+
+    name = models.CharField(max_length=100, unique=True)
+    token_hash = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=12, help_text="The first characters, to recognise it.")
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked = models.BooleanField(default=False)
+
+    class Meta:
+        db_table = "inbox_ingesttoken"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @staticmethod
+    def hash(raw: str) -> str:
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    @classmethod
+    def issue(cls, name: str) -> tuple[IngestToken, str]:
+        """Create a token; the raw value is returned once and never stored."""
+        raw = "tki_" + secrets.token_urlsafe(32)
+        token = cls.objects.create(name=name, token_hash=cls.hash(raw), prefix=raw[:10])
+        return token, raw
+
+    @classmethod
+    def authenticate(cls, raw: str) -> IngestToken | None:
+        return cls.objects.filter(token_hash=cls.hash(raw), revoked=False).first()
+
+
+class OutboxCommand(models.Model):
+    """A command for the engine, written in the same transaction as the action's event."""
+
+    created_at = models.DateTimeField(default=timezone.now)
+    event = models.OneToOneField(Event, on_delete=models.PROTECT, related_name="outbox_command")
+    kind = models.CharField(max_length=32, help_text="The event type the engine must act on.")
+    instance_id = models.UUIDField(db_index=True)
+    payload = models.JSONField(help_text="The event's wire object.")
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        db_table = "inbox_outboxcommand"
+        ordering = ["id"]
+        indexes = [models.Index(fields=["delivered_at", "id"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.instance_id}"
+
+
+class WorkflowInstanceQuerySet(models.QuerySet["WorkflowInstance"]):
+    def active(self) -> WorkflowInstanceQuerySet:
+        return self.filter(status__in=WorkflowInstance.ACTIVE)
+
+
+class WorkflowInstance(models.Model):
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        WAITING = "waiting"
+        PAUSED = "paused"
+        COMPLETED = "completed"
+        FAILED = "failed"
+        CANCELED = "canceled"
+
+    ACTIVE = (Status.RUNNING, Status.WAITING, Status.PAUSED)
+    TERMINAL = (Status.COMPLETED, Status.FAILED, Status.CANCELED)
+
+    instance_id = models.UUIDField(unique=True)
+    workflow_name = models.CharField(max_length=200, blank=True, help_text="Blank when unknown.")
+    workflow_version = models.CharField(max_length=50, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    engine_status = models.CharField(max_length=50, blank=True, help_text="As the engine said.")
+    current_step = models.CharField(max_length=200, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    duration_seconds = models.FloatField(null=True, blank=True)
+    first_event_at = models.DateTimeField(null=True, blank=True)
+    last_event_at = models.DateTimeField(null=True, blank=True)
+    event_count = models.PositiveIntegerField(default=0)
+    initial_data = models.JSONField(null=True, blank=True)
+    initiator = models.CharField(max_length=200, blank=True)
+    tenant_id = models.CharField(max_length=200, blank=True)
+    final_step = models.CharField(max_length=200, blank=True)
+    error = models.TextField(blank=True)
+    error_type = models.CharField(max_length=200, blank=True)
+    failed_step = models.CharField(max_length=200, blank=True)
+    stack_trace = models.TextField(blank=True)
+    cancel_reason = models.TextField(blank=True)
+    canceled_by = models.CharField(max_length=200, blank=True)
+    pause_reason = models.TextField(blank=True)
+    paused_by = models.CharField(max_length=200, blank=True)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    resumed_by = models.CharField(max_length=200, blank=True)
+    resumed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = WorkflowInstanceQuerySet.as_manager()
+
+    class Meta:
+        db_table = "workflows_ui_workflowinstance"
+        ordering = ["-started_at", "-id"]
+        permissions = [
+            ("manage_instances", "Can cancel, pause and resume workflows and reassign any task"),
+            ("view_history", "Can view all history, reports and exports"),
+        ]
+        indexes = [
+            models.Index(fields=["status", "started_at"]),
+            models.Index(fields=["workflow_name", "started_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.display_name} {self.instance_id}"
+
+    @property
+    def display_name(self) -> str:
+        return self.workflow_name or "unknown workflow"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+
+class StepRun(models.Model):
+    """One run of a step; a retried step has one row per attempt."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        COMPLETED = "completed"
+        FAILED = "failed"
+        SKIPPED = "skipped"
+
+    instance = models.ForeignKey(
+        WorkflowInstance, to_field="instance_id", on_delete=models.CASCADE, related_name="steps"
+    )
+    step_name = models.CharField(max_length=200)
+    attempt = models.PositiveIntegerField(default=1)
+    step_type = models.CharField(max_length=50, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices)
+    engine_status = models.CharField(max_length=50, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    duration_seconds = models.FloatField(null=True, blank=True)
+    retry_count = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    error_type = models.CharField(max_length=200, blank=True)
+    input_data = models.JSONField(null=True, blank=True)
+    result = models.JSONField(null=True, blank=True)
+    output_data = models.JSONField(null=True, blank=True)
+    skip_reason = models.TextField(blank=True)
+
+    class Meta:
+        db_table = "workflows_ui_steprun"
+        ordering = ["started_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["instance", "step_name", "attempt"], name="unique_step_attempt"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.step_name} #{self.attempt} ({self.status})"
+
+
+def reassigned_task_ids(username: str) -> models.QuerySet[Event, Any]:
+    """Ids of the tasks this person has reassigned (to someone else or to themselves)."""
+    return Event.objects.filter(actor=username, type="HumanTaskReassigned").values("task_id")
+
+
+class HumanTaskQuerySet(models.QuerySet["HumanTask"]):
+    def open(self) -> HumanTaskQuerySet:
+        return self.filter(status=HumanTask.Status.OPEN)
+
+    def for_user(self, user: User | AnonymousUser) -> HumanTaskQuerySet:
+        """The one rule of who may see a task: its user and its group's members, whoever
+        completed or reassigned it, and everyone for admins and managers."""
+        if not user.is_authenticated:
+            return self.none()
+        if can_read(user):
+            return self
+        reassigned_by_me = reassigned_task_ids(user.get_username())
+        return self.filter(
+            Q(assignee_user=user)
+            | Q(assignee_group__in=user.groups.all())  # type: ignore[union-attr]
+            | Q(completed_by_user=user)
+            | Q(task_id__in=reassigned_by_me)
+        )
+
+    def unrouted(self) -> HumanTaskQuerySet:
+        return self.filter(assignee_user__isnull=True, assignee_group__isnull=True)
+
+
+class HumanTask(models.Model):
+    """Projection: one human task, folded from its instance's events."""
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        COMPLETED = "completed"
+        CANCELED = "canceled"
+
+    task_id = models.UUIDField(unique=True)
+    instance = models.ForeignKey(
+        WorkflowInstance,
+        to_field="instance_id",
+        on_delete=models.CASCADE,
+        related_name="tasks",
+    )
+    step_name = models.CharField(max_length=200)
+    title = models.CharField(max_length=500, blank=True)
+    description = models.TextField(blank=True)
+    assignee = models.CharField(max_length=200, blank=True, help_text="As the engine sent it.")
+    assignee_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_tasks",
+    )
+    assignee_group = models.ForeignKey(
+        "auth.Group", null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks"
+    )
+    due_at = models.DateTimeField(null=True, blank=True)
+    form_schema = models.JSONField(null=True, blank=True)
+    priority = models.IntegerField(default=0)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    completed_by = models.CharField(max_length=200, blank=True)
+    completed_by_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="completed_tasks",
+    )
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_reason = models.CharField(max_length=200, blank=True)
+    form_data = models.JSONField(null=True, blank=True)
+    comment = models.TextField(blank=True)
+    reassignment_count = models.PositiveIntegerField(default=0)
+    last_reassigned_at = models.DateTimeField(null=True, blank=True)
+    last_reassigned_by = models.CharField(max_length=200, blank=True)
+    last_reassign_reason = models.TextField(blank=True)
+    previous_assignee = models.CharField(max_length=200, blank=True)
+    # Bumped by every person's action: the conditional update that lets exactly one of two
+    # simultaneous actions win. Not part of the fold, so a rebuild leaves it alone.
+    version = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = HumanTaskQuerySet.as_manager()
+
+    class Meta:
+        db_table = "inbox_humantask"
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["assignee_user", "status", "due_at"]),
+            models.Index(fields=["assignee_group", "status", "due_at"]),
+            models.Index(fields=["status", "created_at"]),
+            models.Index(fields=["completed_by_user", "completed_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.title or f"{self.step_name} ({self.task_id})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == self.Status.OPEN
+
+    @property
+    def is_overdue(self) -> bool:
+        return self.due_at is not None and self.due_at < timezone.now()
+
+    @property
+    def is_due_soon(self) -> bool:
+        """Due within the next 24 hours (and not yet overdue)."""
+        now = timezone.now()
+        return self.due_at is not None and now <= self.due_at < now + timedelta(hours=24)
+
+
+class FoldState(models.Model):
+    """What an instance's fold needs, beyond its projection rows, to go on from them.
+
+    ``projections.refold`` writes it with the rows, in the same transaction. Ingest of
+    events that all sort after the last one folded continues the fold from it instead of
+    re-reading the instance's whole history. Nothing else reads it; without it (or if it
+    does not fit the rows) the next ingest folds the instance from the log.
+    """
+
+    instance = models.OneToOneField(
+        WorkflowInstance,
+        to_field="instance_id",
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="+",
+    )
+    state = models.JSONField(help_text="projections.FoldState.carry()")
+
+    class Meta:
+        db_table = "inbox_foldstate"
+
+    def __str__(self) -> str:
+        return f"fold state of {self.instance_id}"

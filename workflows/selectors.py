@@ -1,0 +1,96 @@
+"""Reads the faces, the API and the live layer share: which tasks and instances a person
+may see and act on (the visibility rule itself is ``HumanTaskQuerySet.for_user``), and an
+instance's events and timeline.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib.auth.models import AnonymousUser, User
+from django.db.models import QuerySet
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+
+from workflows.events import fold_order
+from workflows.models import Event, HumanTask, WorkflowInstance
+from workflows.roles import can_manage, can_read
+from workflows.timeline import Kind, TimelineEntry, timeline_entries
+
+Person = User | AnonymousUser
+
+
+def visible_instances(*, user: Person | None) -> QuerySet[WorkflowInstance]:
+    """Instances a reader may see: all for tokens and managers, else those with their tasks."""
+    qs = WorkflowInstance.objects.all()
+    if user is None or can_read(user):
+        return qs
+    if not user.is_authenticated:
+        return qs.none()
+    task_instances = HumanTask.objects.for_user(user).values("instance_id")
+    return qs.filter(instance_id__in=task_instances)
+
+
+def may_act(user: Person, task: HumanTask) -> bool:
+    """The assignee, members of the assignee group, and admins may act on an open task."""
+    if not user.is_authenticated or not task.is_open:
+        return False
+    if can_manage(user):
+        return True
+    if task.assignee_user_id is not None:
+        return task.assignee_user_id == user.pk
+    if task.assignee_group_id is not None:
+        return user.groups.filter(pk=task.assignee_group_id).exists()  # type: ignore[union-attr]
+    return False
+
+
+def visible_tasks(*, user: Person) -> QuerySet[HumanTask]:
+    """Tasks a person may open (``HumanTaskQuerySet.for_user`` is the rule)."""
+    return HumanTask.objects.for_user(user)
+
+
+def task_detail(*, user: Person, task_id: uuid.UUID) -> HumanTask:
+    """One task for its page, or Http404 when this person may not see it."""
+    qs = visible_tasks(user=user).select_related(
+        "instance", "assignee_user", "assignee_group", "completed_by_user"
+    )
+    return get_object_or_404(qs, task_id=task_id)
+
+
+def actionable_task(*, user: Person, task_id: uuid.UUID) -> HumanTask:
+    """A task for an action: Http404 unless this person may see it and, while it is open,
+    act on it (a closed one is returned, so the caller can say who closed it)."""
+    task = task_detail(user=user, task_id=task_id)
+    if task.is_open and not may_act(user, task):
+        raise Http404("No task here for you")
+    return task
+
+
+def holders(task: HumanTask) -> list[str]:
+    """Who holds a task: its user, or the members of its group."""
+    if task.assignee_user is not None:
+        return [task.assignee_user.get_username()]
+    if task.assignee_group is not None:
+        return list(
+            task.assignee_group.user_set.filter(is_active=True)
+            .order_by("username")
+            .values_list("username", flat=True)
+        )
+    return []
+
+
+def instance_events(*, instance_id: uuid.UUID) -> list[Event]:
+    """Every event of an instance in fold order: timestamp, then causes before effects."""
+    events = list(Event.objects.filter(instance_id=instance_id))
+    events.sort(key=fold_order)
+    return events
+
+
+def instance_timeline(
+    *, instance_id: uuid.UUID, kinds: list[Kind] | None = None
+) -> list[TimelineEntry]:
+    """The instance's events as sentences, in fold order, optionally of some kinds only."""
+    titles = dict(
+        HumanTask.objects.filter(instance__instance_id=instance_id).values_list("task_id", "title")
+    )
+    return timeline_entries(instance_events(instance_id=instance_id), titles, kinds=kinds)

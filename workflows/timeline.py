@@ -1,0 +1,309 @@
+"""Stored events as sentences a person reads, for instance timelines and task pages.
+
+``describe(event)`` turns one ``workflows.models.Event`` into a ``TimelineEntry``;
+``timeline_entries(events)`` does it for a sequence and fills the time since the
+previous entry. Nothing here queries the database.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+from workflows.events import STEP_EVENT_TYPES, TASK_EVENT_TYPES, fold_order
+from workflows.models import DASHBOARD_SOURCE, dashboard_actor
+from workflows.wire import parse_datetime
+
+if TYPE_CHECKING:
+    from workflows.models import Event
+
+Kind = Literal["workflow", "step", "task"]
+TIMELINE_KINDS: tuple[Kind, ...] = ("workflow", "step", "task")
+TitleMap = Mapping[uuid.UUID, str] | Mapping[str, str]
+
+ENGINE = "engine"
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    """One line of a timeline: what happened, who did it, and when."""
+
+    sentence: str
+    actor: str
+    kind: Kind
+    event: Event
+    timestamp: datetime
+    type: str
+    detail: str = ""
+    since_previous: timedelta | None = None
+
+    @property
+    def since_previous_text(self) -> str:
+        if self.since_previous is None:
+            return ""
+        return format_duration(self.since_previous.total_seconds())
+
+    @property
+    def is_human(self) -> bool:
+        return self.event.source.startswith(DASHBOARD_SOURCE)
+
+
+def kind_of(event_type: str) -> Kind:
+    if event_type in TASK_EVENT_TYPES:
+        return "task"
+    if event_type in STEP_EVENT_TYPES:
+        return "step"
+    return "workflow"
+
+
+def format_duration(seconds: float | None) -> str:
+    """A short human duration: "0.4 s", "12 s", "3 min 5 s", "2 h 10 min", "3 d 4 h"."""
+    if seconds is None:
+        return ""
+    sign = "-" if seconds < 0 else ""
+    s = abs(seconds)
+    if s < 10 and s != int(s):
+        return f"{sign}{s:.1f} s"
+    s_int = round(s)
+    if s_int < 60:
+        return f"{sign}{s_int} s"
+    minutes, sec = divmod(s_int, 60)
+    if minutes < 60:
+        return f"{sign}{minutes} min" + (f" {sec} s" if sec else "")
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{sign}{hours} h" + (f" {minutes} min" if minutes else "")
+    days, hours = divmod(hours, 24)
+    return f"{sign}{days} d" + (f" {hours} h" if hours else "")
+
+
+def _q(name: Any) -> str:
+    return f"'{name}'"
+
+
+def _str(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _title(p: Mapping[str, Any], titles: TitleMap | None) -> str:
+    if p.get("title"):
+        return _q(p["title"])
+    task_id = p.get("task_id")
+    if titles and task_id:
+        parsed = _as_uuid(task_id)
+        for key in (task_id, parsed, str(parsed)):
+            if key is not None and key in titles:
+                return _q(titles[key])  # type: ignore[index]
+    return f"the task of step {_q(p.get('step_name', '?'))}"
+
+
+def _as_uuid(value: Any) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+def _with_reason(sentence: str, reason: Any) -> str:
+    return f"{sentence}: {reason}" if reason else sentence
+
+
+def _error(p: Mapping[str, Any]) -> str:
+    error = _str(p.get("error"))
+    return f"{p['error_type']}: {error}" if p.get("error_type") else error
+
+
+Describer = Callable[[Mapping[str, Any], str, "TitleMap | None"], tuple[str, str]]
+
+
+def _workflow_started(p: Mapping[str, Any], actor: str, titles: TitleMap | None) -> tuple[str, str]:
+    name = " ".join(x for x in (_str(p.get("workflow_name")), _str(p.get("workflow_version"))) if x)
+    who = actor or _str(p.get("user_id"))
+    sentence = f"Workflow {name or 'unknown'} started" + (f" by {who}" if who else "")
+    if p.get("tenant_id"):
+        sentence += f" for tenant {p['tenant_id']}"
+    return sentence, who
+
+
+def _workflow_completed(
+    p: Mapping[str, Any], actor: str, titles: TitleMap | None
+) -> tuple[str, str]:
+    sentence = "Workflow completed"
+    if p.get("final_step"):
+        sentence += f" at step {_q(p['final_step'])}"
+    if p.get("duration_seconds") is not None:
+        sentence += f" in {format_duration(float(p['duration_seconds']))}"
+    status = _str(p.get("status"))
+    if status and status.lower() not in ("completed", "succeeded", "success"):
+        sentence += f" (status {status})"
+    return sentence, actor
+
+
+def _workflow_failed(p: Mapping[str, Any], actor: str, titles: TitleMap | None) -> tuple[str, str]:
+    sentence = "Workflow failed"
+    if p.get("failed_step"):
+        sentence += f" at step {_q(p['failed_step'])}"
+    return f"{sentence}: {_error(p)}", actor
+
+
+def _workflow_canceled(
+    p: Mapping[str, Any], actor: str, titles: TitleMap | None
+) -> tuple[str, str]:
+    who = actor or _str(p.get("canceled_by"))
+    sentence = f"{who} canceled the workflow" if who else "Workflow canceled"
+    if p.get("current_step"):
+        sentence += f" at step {_q(p['current_step'])}"
+    return _with_reason(sentence, p.get("reason")), who
+
+
+def _workflow_paused(p: Mapping[str, Any], actor: str, titles: TitleMap | None) -> tuple[str, str]:
+    who = actor or _str(p.get("paused_by"))
+    sentence = f"{who} paused the workflow" if who else "Workflow paused"
+    if p.get("paused_at_step"):
+        sentence += f" at step {_q(p['paused_at_step'])}"
+    return _with_reason(sentence, p.get("reason")), who
+
+
+def _workflow_resumed(p: Mapping[str, Any], actor: str, titles: TitleMap | None) -> tuple[str, str]:
+    who = actor or _str(p.get("resumed_by"))
+    sentence = f"{who} resumed the workflow" if who else "Workflow resumed"
+    if p.get("resuming_at_step"):
+        sentence += f" at step {_q(p['resuming_at_step'])}"
+    return sentence, who
+
+
+def _step_started(p: Mapping[str, Any], actor: str, titles: TitleMap | None) -> tuple[str, str]:
+    step_type = _str(p.get("step_type")).lower()
+    sentence = f"Step {_q(p.get('step_name'))} started" + (f" ({step_type})" if step_type else "")
+    return sentence, actor
+
+
+def _step_completed(p: Mapping[str, Any], actor: str, titles: TitleMap | None) -> tuple[str, str]:
+    sentence = f"Step {_q(p.get('step_name'))} completed"
+    if p.get("duration_seconds") is not None:
+        sentence += f" in {format_duration(float(p['duration_seconds']))}"
+    status = _str(p.get("status"))
+    if status and status.lower() not in ("completed", "succeeded", "success"):
+        sentence += f" (status {status})"
+    return sentence, actor
+
+
+def _step_failed(p: Mapping[str, Any], actor: str, titles: TitleMap | None) -> tuple[str, str]:
+    retries = int(p.get("retry_count") or 0)
+    sentence = f"Step {_q(p.get('step_name'))} failed"
+    if retries:
+        sentence += f" after {retries} {'retry' if retries == 1 else 'retries'}"
+    return f"{sentence}: {_error(p)}", actor
+
+
+def _step_skipped(p: Mapping[str, Any], actor: str, titles: TitleMap | None) -> tuple[str, str]:
+    return _with_reason(f"Step {_q(p.get('step_name'))} skipped", p.get("reason")), actor
+
+
+def _task_created(p: Mapping[str, Any], actor: str, titles: TitleMap | None) -> tuple[str, str]:
+    sentence = f"Task {_title(p, titles)} created"
+    if p.get("assignee"):
+        sentence += f" for {p['assignee']}"
+    else:
+        sentence += " with no assignee"
+    if p.get("due_at"):
+        try:
+            due = parse_datetime(p["due_at"])
+            sentence += f", due {due:%Y-%m-%d %H:%M} UTC"
+        except ValueError:
+            sentence += f", due {p['due_at']}"
+    return sentence, actor
+
+
+def _task_completed(p: Mapping[str, Any], actor: str, titles: TitleMap | None) -> tuple[str, str]:
+    who = actor or _str(p.get("completed_by"))
+    sentence = f"{who or 'Someone'} completed {_title(p, titles)}"
+    return _with_reason(sentence, p.get("comment")), who
+
+
+def _task_reassigned(p: Mapping[str, Any], actor: str, titles: TitleMap | None) -> tuple[str, str]:
+    who = actor or _str(p.get("reassigned_by"))
+    to = _str(p.get("to_assignee")) or "nobody"
+    route = f"from {p['from_assignee']} to {to}" if p.get("from_assignee") else f"to {to}"
+    title = _title(p, titles)
+    sentence = f"{who} reassigned {title} {route}" if who else f"Task {title} reassigned {route}"
+    return _with_reason(sentence, p.get("reason")), who
+
+
+_DESCRIBERS: dict[str, Describer] = {
+    "WorkflowStarted": _workflow_started,
+    "WorkflowCompleted": _workflow_completed,
+    "WorkflowFailed": _workflow_failed,
+    "WorkflowCanceled": _workflow_canceled,
+    "WorkflowPaused": _workflow_paused,
+    "WorkflowResumed": _workflow_resumed,
+    "StepStarted": _step_started,
+    "StepCompleted": _step_completed,
+    "StepFailed": _step_failed,
+    "StepSkipped": _step_skipped,
+    "HumanTaskCreated": _task_created,
+    "HumanTaskCompleted": _task_completed,
+    "HumanTaskReassigned": _task_reassigned,
+}
+
+
+def describe(event: Event, titles: TitleMap | None = None) -> TimelineEntry:
+    """One stored event as a sentence; ``titles`` maps task ids to task titles.
+
+    The actor of a dashboard action is the signed-in person named in ``Event.source``;
+    otherwise the person the payload names, else "engine".
+    """
+    payload: Mapping[str, Any] = event.payload or {}
+    describer = _DESCRIBERS.get(event.type)
+    actor = dashboard_actor(event.source)
+    if describer is None:
+        sentence, who = f"{event.type} event", actor
+    else:
+        sentence, who = describer(payload, actor, titles)
+    return TimelineEntry(
+        sentence=sentence,
+        actor=who or ENGINE,
+        kind=kind_of(event.type),
+        event=event,
+        timestamp=event.timestamp,
+        type=event.type,
+        detail=_str(payload.get("stack_trace")) if event.type == "WorkflowFailed" else "",
+    )
+
+
+def sort_key(event: Event) -> tuple[datetime, int, str]:
+    """Fold order (``workflows.events.fold_order``)."""
+    return fold_order(event)
+
+
+def timeline_entries(
+    events: Iterable[Event],
+    titles: TitleMap | None = None,
+    *,
+    kinds: Iterable[Kind] | None = None,
+) -> list[TimelineEntry]:
+    """Entries in fold order, each with the time since the previous entry shown.
+
+    Titles of tasks created among ``events`` are used for later task events; ``kinds``
+    keeps only those kinds (the gap is then measured between the entries kept).
+    """
+    ordered = sorted(events, key=sort_key)
+    known: dict[str, str] = {str(k): v for k, v in (titles or {}).items()}
+    for ev in ordered:
+        if ev.type == "HumanTaskCreated" and (ev.payload or {}).get("title"):
+            known.setdefault(str(_as_uuid(ev.payload.get("task_id"))), ev.payload["title"])
+    wanted = set(kinds) if kinds is not None else None
+    entries: list[TimelineEntry] = []
+    previous: datetime | None = None
+    for ev in ordered:
+        if wanted is not None and kind_of(ev.type) not in wanted:
+            continue
+        entry = describe(ev, known)
+        if previous is not None:
+            entry = replace(entry, since_previous=entry.timestamp - previous)
+        previous = entry.timestamp
+        entries.append(entry)
+    return entries
