@@ -24,10 +24,12 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Litestar, Request, Response, get, post
+from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException, ValidationException
+from litestar.params import Body, Parameter
 from litestar_workflows import (
     BaseHumanStep,
     BaseMachineStep,
@@ -154,7 +156,9 @@ def create_app(
     numbers = itertools.count(1)
 
     @post("/expenses", status_code=201)
-    async def start_expense(data: dict[str, Any]) -> dict[str, Any]:
+    async def start_expense(
+        data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.JSON)],
+    ) -> dict[str, Any]:
         try:
             amount = float(data["amount"])
             requester = str(data["requester"])
@@ -172,7 +176,7 @@ def create_app(
         return {"instance_id": str(instance.id), "business_key": key, "status": "started"}
 
     @get("/expenses/{instance_id:uuid}")
-    async def show_expense(instance_id: uuid.UUID) -> dict[str, Any]:
+    async def show_expense(instance_id: Annotated[uuid.UUID, Parameter()]) -> dict[str, Any]:
         try:
             instance = await engine.get_instance(instance_id)
         except KeyError:
