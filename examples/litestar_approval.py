@@ -101,10 +101,13 @@ class RecordDecision(BaseMachineStep):
 class ExpenseApproval:
     """The workflow class the engine starts (0.3.3 asks it for ``get_definition()``)."""
 
+    name = "expense_approval"
+    version = "1.0.0"
+    description = "An expense request: prepare, approve on the dashboard, record."
     definition = WorkflowDefinition(
-        name="expense_approval",
-        version="1.0.0",
-        description="An expense request: prepare, approve on the dashboard, record.",
+        name=name,
+        version=version,
+        description=description,
         steps={
             "prepare": PrepareExpense(),
             "approve": ApproveExpense(),

@@ -34,13 +34,13 @@ class FakeDashboard:
             return httpx.Response(503, text="maintenance")
         assert request.url.path == "/api/events"
         if request.headers.get("authorization") != f"Bearer {TOKEN}":
-            problem = {"index": None, "field": "Authorization", "message": "bad token"}
-            return httpx.Response(401, json={"errors": [problem]})
+            unauthorized = {"index": None, "field": "Authorization", "message": "bad token"}
+            return httpx.Response(401, json={"errors": [unauthorized]})
         batch = json.loads(request.content)["events"]
         if self.mode == "422" or self.refuse_index is not None:
             index = self.refuse_index
             self.refuse_index = None
-            problem = {"index": index, "field": "title", "message": "refused by the test"}
+            problem: dict[str, Any] = {"index": index, "field": "title", "message": "refused"}
             return httpx.Response(422, json={"errors": [problem]})
         problems = []
         for i, event in enumerate(batch):
