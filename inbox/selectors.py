@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser, Group, User
+from django.core.paginator import Paginator
 from django.db.models import Count, F, Func, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.db.models.lookups import Exact
@@ -117,9 +120,62 @@ def workflow_names(qs: QuerySet[HumanTask]) -> list[str]:
     )
 
 
+# --- what the live layer asks of these lists -----------------------------------------------
+
+# A task's audience: (status, assignee user id, assignee group id), as broadcasts carry it.
+Audience = tuple[str, int | None, int | None] | list[Any]
+
+
+def belongs_on_list(
+    mode: str, audience: Audience | None, *, user_id: int, group_ids: Iterable[int]
+) -> bool:
+    """Whether a task with this audience is on this person's ``mode`` list: the rule of
+    ``my_tasks`` ("mine") and ``team_queue`` ("queue"), for a task that is not loaded."""
+    if audience is None or audience[0] != HumanTask.Status.OPEN:
+        return False
+    if mode == "mine":
+        return bool(audience[1] == user_id)
+    if mode == "queue":
+        return audience[2] in set(group_ids)
+    return False
+
+
+def list_page_ids(*, user: User, mode: str, filters: dict[str, Any]) -> list[str]:
+    """The task ids on the page of My tasks or Team queues that these filters show."""
+    select = my_tasks if mode == "mine" else team_queue
+    qs = select(user=user, filters=filters).values_list("task_id", flat=True)
+    page = Paginator(qs, PAGE_SIZE).get_page(filters.get("page"))
+    return [str(i) for i in page.object_list]
+
+
+def task_for_row(*, task_id: uuid.UUID | str) -> HumanTask | None:
+    """One task with what its list row shows (rows are the same for everyone who sees them)."""
+    return (
+        HumanTask.objects.select_related("instance", "assignee_user", "assignee_group")
+        .filter(task_id=task_id)
+        .first()
+    )
+
+
+def my_open_count(*, user_id: int) -> int:
+    return HumanTask.objects.open().filter(assignee_user_id=user_id).count()
+
+
+def open_per_group() -> dict[int, int]:
+    """Open tasks in each team's queue, by group id."""
+    rows = (
+        HumanTask.objects.open()
+        .exclude(assignee_group=None)
+        .values("assignee_group_id")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    return {r["assignee_group_id"]: r["n"] for r in rows}
+
+
 def nav_counts(*, user: User) -> dict[str, Any]:
     """Open-task counts for the navigation: mine, and each of my groups' queues."""
-    mine = HumanTask.objects.open().filter(assignee_user=user).count()
+    mine = my_open_count(user_id=user.pk)
     per_group = list(
         user_groups(user)
         .annotate(open_count=Count("tasks", filter=Q(tasks__status=HumanTask.Status.OPEN)))

@@ -1,0 +1,149 @@
+"""HTML fragments for live updates, rendered with the pages' own partials and selectors.
+
+Each function is synchronous (the consumer runs it in a thread) and renders what one page
+region shows, marked for htmx's out-of-band swap. Queries come from the faces' selectors
+and the core's, so a live region can never disagree with a fresh page load.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.template.loader import render_to_string
+from django.utils.html import format_html
+from django.utils.text import slugify
+
+from inbox import selectors as inbox_selectors
+from workflows import actions
+from workflows import selectors as core
+from workflows.models import HumanTask
+from workflows_ui import selectors as console
+
+
+def task_row(task_id: str, mode: str, *, flash: bool = False, oob: bool = False) -> str:
+    """A task's row on My tasks or Team queues ("" if the task is gone)."""
+    task = inbox_selectors.task_for_row(task_id=task_id)
+    if task is None:
+        return ""
+    return render_to_string(
+        "inbox/task_list.html#task-row", {"task": task, "mode": mode, "flash": flash, "oob": oob}
+    )
+
+
+def row_removal(task_id: str) -> str:
+    return format_html('<tr id="task-row-{}" hx-swap-oob="delete"></tr>', task_id)
+
+
+def row_insertion(row: str, page_ids: list[str], task_id: str) -> str:
+    """``row`` placed where a fresh load of the page would show it."""
+    index = page_ids.index(task_id)
+    target = (
+        f"beforebegin:#task-row-{page_ids[index + 1]}"
+        if index + 1 < len(page_ids)
+        else "beforeend:#task-rows"
+    )
+    return f'<tbody hx-swap-oob="{target}" data-live-miss="resync">{row}</tbody>'
+
+
+def task_title(task_id: str) -> str | None:
+    task = inbox_selectors.task_for_row(task_id=task_id)
+    return None if task is None else (task.title or task.step_name)
+
+
+def announcement(task_id: str, title: str, mode: str) -> str:
+    """A line for the ARIA live region (and a notification, if the person allowed them)."""
+    text = f"New task: {title}" if mode == "mine" else f"New in your team queue: {title}"
+    return format_html(
+        '<div id="live-announcer" hx-swap-oob="innerHTML"><span data-notify="{}">{}</span></div>',
+        task_id,
+        text,
+    )
+
+
+def task_banner(task: HumanTask, user: User) -> str:
+    """Tell the viewer of a task page that someone else changed the task; forms go off."""
+    actor = (
+        task.completed_by
+        if task.status == HumanTask.Status.COMPLETED
+        else task.last_reassigned_by
+        if task.status == HumanTask.Status.OPEN
+        else ""
+    )
+    if actor and actor == user.get_username():
+        return ""  # my own action: my page is being redirected already
+    context = {
+        "task": task,
+        "live_banner": actions.describe_task_state(task),
+        "stale": not core.may_act(user, task),
+        "oob": True,
+    }
+    return render_to_string("inbox/task_detail.html#task-banner", context) + render_to_string(
+        "inbox/task_detail.html#task-status-badge", context
+    )
+
+
+def presence(viewers: list[str]) -> str:
+    return render_to_string(
+        "inbox/task_detail.html#task-presence", {"viewers": viewers, "oob": True}
+    )
+
+
+def counts(
+    *,
+    my: int | None,
+    per_group: dict[int, int] | None,
+    group_names: dict[int, str],
+    each_queue: bool,
+) -> str:
+    """The navigation's counts (mine, my queues) and, on Team queues, each queue's."""
+    parts: list[str] = []
+    if my is not None:
+        parts.append(render_to_string("_nav.html#count-my", {"n": my, "oob": True}))
+    if per_group is not None:
+        total = sum(per_group.get(g, 0) for g in group_names)
+        parts.append(render_to_string("_nav.html#count-queues", {"n": total, "oob": True}))
+        if each_queue:
+            parts.extend(
+                format_html(
+                    '<span class="count" id="count-queue-{}" hx-swap-oob="true">{}</span>',
+                    slugify(name),
+                    per_group.get(g, 0),
+                )
+                for g, name in group_names.items()
+            )
+    return "".join(parts)
+
+
+def instance_row(instance_id: str, manage: bool) -> str:
+    """An instance's row on the console's instance list."""
+    instance = console.instance_get(instance_id=uuid.UUID(instance_id))
+    if instance is None:
+        return ""
+    return render_to_string(
+        "workflows_ui/instances.html#instance-row",
+        {"i": instance, "can_manage": manage, "oob": True},
+    )
+
+
+def instance_regions(instance_id: str, kinds: tuple[str, ...]) -> str:
+    """The instance page's live regions: status, open tasks, timeline."""
+    iid = uuid.UUID(instance_id)
+    instance = console.instance_get(instance_id=iid)
+    if instance is None:
+        return ""
+    template = "workflows_ui/instance.html"
+    context: dict[str, Any] = {
+        "instance": instance,
+        "open_tasks": list(console.instance_open_tasks(instance_id=iid)),
+        "timeline": core.instance_timeline(instance_id=iid, kinds=list(kinds)),  # type: ignore[arg-type]
+        "now": console.now(),
+        "oob": True,
+    }
+    timeline = render_to_string(f"{template}#timeline", context)
+    return (
+        render_to_string(f"{template}#instance-status-badge", context)
+        + render_to_string(f"{template}#open-tasks", context)
+        + f'<div id="timeline" hx-swap-oob="innerHTML">{timeline}</div>'
+    )
