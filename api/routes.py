@@ -1,4 +1,5 @@
-"""The JSON API: ``POST /api/events`` (the ingest door) and the read endpoints.
+"""The JSON API: ``POST /api/events`` (the ingest door), the read endpoints and people's
+actions on tasks. It depends on the core (``workflows``) only.
 
 No ``from __future__ import annotations`` here: django-ninja reads annotations at runtime.
 """
@@ -43,7 +44,15 @@ class TokenAuth(HttpBearer):
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
-api = NinjaAPI(
+class StableIdsAPI(NinjaAPI):
+    """Operation ids are part of the published OpenAPI document that engines generate
+    clients from: they keep the names minted when this module was ``inbox/api.py``."""
+
+    def get_openapi_operation_id(self, operation: Any) -> str:
+        return f"inbox_api_{operation.view_func.__name__}"
+
+
+api = StableIdsAPI(
     title="Task inbox API",
     version="1.0",
     description="Workflow engines send domain events; people and tools read tasks and instances.",

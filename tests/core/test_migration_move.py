@@ -1,0 +1,91 @@
+"""A database made before the models moved into ``workflows`` migrates forward with every
+row, every table name and the roles' permissions intact."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+BEFORE = [("inbox", "0005_event_actor"), ("workflows_ui", "0002_roles")]
+TABLES = [
+    "inbox_event",
+    "inbox_ingesttoken",
+    "inbox_outboxcommand",
+    "inbox_humantask",
+    "inbox_foldstate",
+    "workflows_ui_workflowinstance",
+    "workflows_ui_steprun",
+]
+
+
+def _migrate(targets: list[tuple[str, str | None]]) -> None:
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(targets)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_populated_database_migrates_forward_without_loss() -> None:
+    _migrate(BEFORE)  # the schema as the previous release left it
+    old = MigrationExecutor(connection).loader.project_state(BEFORE).apps
+    when = datetime(2026, 11, 1, 9, tzinfo=UTC)
+    iid, tid = uuid.uuid4(), uuid.uuid4()
+    instance = old.get_model("workflows_ui", "WorkflowInstance").objects.create(
+        instance_id=iid, workflow_name="expense", status="waiting", started_at=when
+    )
+    old.get_model("workflows_ui", "StepRun").objects.create(
+        instance=instance, step_name="approve", status="running", started_at=when
+    )
+    event = old.get_model("inbox", "Event").objects.create(
+        event_id=uuid.uuid4(),
+        type="HumanTaskCreated",
+        instance_id=iid,
+        task_id=tid,
+        timestamp=when,
+        payload={"title": "Approve"},
+        source="token:engine",
+    )
+    old.get_model("inbox", "HumanTask").objects.create(
+        task_id=tid, instance=instance, step_name="approve", title="Approve", assignee="finance"
+    )
+    old.get_model("inbox", "OutboxCommand").objects.create(
+        event=event, kind="HumanTaskCreated", instance_id=iid, payload={}
+    )
+    old.get_model("inbox", "IngestToken").objects.create(name="engine", token_hash="h" * 64)
+    old.get_model("inbox", "FoldState").objects.create(instance=instance, state={"v": 1})
+    group = old.get_model("auth", "Group").objects.get(name="Admins")
+    perms_before = set(group.permissions.values_list("codename", flat=True))
+
+    _migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+    from django.contrib.auth.models import Group
+
+    from workflows.models import (
+        Event,
+        FoldState,
+        HumanTask,
+        IngestToken,
+        OutboxCommand,
+        StepRun,
+        WorkflowInstance,
+    )
+
+    assert {m._meta.db_table for m in (Event, FoldState, HumanTask, IngestToken)} | {
+        m._meta.db_table for m in (OutboxCommand, StepRun, WorkflowInstance)
+    } == set(TABLES)
+    assert set(TABLES) <= set(connection.introspection.table_names())
+    moved = WorkflowInstance.objects.get(instance_id=iid)
+    assert moved.workflow_name == "expense"
+    assert StepRun.objects.get(instance=moved).step_name == "approve"
+    assert HumanTask.objects.get(task_id=tid).title == "Approve"
+    assert Event.objects.get(task_id=tid).payload == {"title": "Approve"}
+    assert OutboxCommand.objects.get().event_id == event.pk
+    assert IngestToken.objects.get().name == "engine"
+    assert FoldState.objects.get().state == {"v": 1}
+    admins = Group.objects.get(name="Admins")
+    assert set(admins.permissions.values_list("codename", flat=True)) == perms_before
+    assert {p.content_type.app_label for p in admins.permissions.all()} == {"workflows"}
