@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
+import socket
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -343,3 +348,33 @@ async def test_a_second_visit_of_a_human_step_is_a_second_task(
     assert completed[1]["completed_by"] == "ed" and completed[1]["form_data"] == {"ok": True}
     assert dashboard.types()[-1] == "WorkflowCompleted"
     await bus.aclose()
+
+
+def test_the_adapter_imports_without_django() -> None:
+    code = (
+        "import sys; import integrations.litestar_workflows, examples.litestar_approval; "
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('django', 'inbox', 'workflows', 'workflows_ui', 'api', 'live', 'pages', 'config')); "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+async def test_a_real_connection_refused_is_retried(caplog: pytest.LogCaptureFixture) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    bus = DashboardEventBus(f"http://127.0.0.1:{port}", TOKEN, retry_base=0.01, retry_max=0.02)
+    engine = make_engine(bus)
+    with caplog.at_level(logging.WARNING, logger="integrations.litestar_workflows"):
+        instance = await start_and_wait(engine, EXPENSE)
+        await wait_until(lambda: bus.failed_attempts >= 2)
+    assert instance.status == WorkflowStatus.WAITING and bus.pending == 5
+    assert "cannot reach" in caplog.text
+    await bus.aclose(timeout=0.05)
+    assert bus.dropped == 5 and bus.pending == 0
