@@ -8,6 +8,10 @@ class WorkflowsConfig(AppConfig):
     verbose_name = "Workflows"
 
     def ready(self) -> None:
-        from workflows import receivers
+        from django.db import connections
 
+        from workflows import fastsql, receivers
+
+        for alias in connections:
+            fastsql.check_vendor(connections[alias])
         receivers.connect()

@@ -15,7 +15,7 @@ connection from Django's own rules, and rows go out with ``executemany`` or one 
 What differs by vendor is only how values travel: SQLite keeps a UUID as 32 hex characters
 and a datetime as naive UTC text (as ``ops.adapt_datetimefield_value`` writes it),
 PostgreSQL takes both natively; JSON goes through ``ops.adapt_json_value`` and comes back
-as text on both. ``tests/test_fastsql.py`` checks on both databases that what is written
+as text on both. ``tests/core/test_fastsql.py`` checks on both databases that what is written
 here reads back through the ORM unchanged, and the other way round.
 """
 
@@ -29,12 +29,26 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import DateTimeField, Field, ForeignKey, JSONField, Model, UUIDField
 
 Converter = Callable[[Any], Any] | None
 Row = tuple[Any, ...]
+
+# The databases whose value travel the converters below were written and tested for.
+SUPPORTED_VENDORS = ("sqlite", "postgresql")
+
+
+def check_vendor(connection: BaseDatabaseWrapper) -> None:
+    """Refuse, at start-up, a database this module was not written for: its converters
+    would otherwise fall through to another vendor's rules and store wrong values."""
+    if connection.vendor not in SUPPORTED_VENDORS:
+        raise ImproperlyConfigured(
+            f"The database {connection.alias!r} is {connection.vendor}; the dashboard's ingest "
+            f"path (workflows.fastsql) supports {' and '.join(SUPPORTED_VENDORS)} only."
+        )
 
 
 @functools.lru_cache(maxsize=65536)
@@ -108,6 +122,7 @@ class _Plan:
     """A table's converters and SQL text for one database connection."""
 
     def __init__(self, table: Table, connection: BaseDatabaseWrapper):
+        check_vendor(connection)
         self.encode = _row_converter([to_db(f, connection) for f in table.fields])
         self.decode = _row_converter([from_db(f, connection) for f in table.fields])
         self.quote = connection.ops.quote_name
