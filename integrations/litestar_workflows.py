@@ -50,8 +50,10 @@ from litestar_workflows.core.types import StepStatus, StepType, WorkflowStatus
 from litestar_workflows.engine.graph import WorkflowGraph
 
 __all__ = [
+    "BoundedSeen",
     "DashboardCommands",
     "DashboardEventBus",
+    "EngineBusy",
     "SeenStore",
     "complete_human_task",
     "event_id_for",
