@@ -120,7 +120,7 @@ class HumanTaskCreated(WorkflowEvent):
     title: str | None = None
     description: str | None = None
     due_at: datetime | None = None
-    # Not in the upstream dataclass; DESIGN.md admits both on the wire.
+    # Not in the upstream dataclass; the wire format admits both (docs/architecture.md).
     form_schema: dict[str, Any] | None = None
     priority: int | None = None
 

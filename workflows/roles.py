@@ -29,7 +29,7 @@ def _guard(check: Callable[[Any], bool]) -> Callable[[View], View]:
         @login_required
         @wraps(view)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-            # A page you may not see does not exist for you (DESIGN: 404, not 403).
+            # A page you may not see does not exist for you (docs/architecture.md: 404, not 403).
             if not check(request.user):
                 raise Http404("No such page.")
             return view(request, *args, **kwargs)
