@@ -1,14 +1,11 @@
-"""Small template helpers for the console pages."""
+"""Template helpers of the console pages (shared formatting is ``pages``' ``formatting``)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django import template
 from django.urls import NoReverseMatch, reverse
-
-from workflows.timeline import format_duration
 
 register = template.Library()
 
@@ -27,18 +24,3 @@ def unrouted_count() -> int:
     from workflows_ui.selectors import unrouted_tasks
 
     return unrouted_tasks().count()
-
-
-@register.filter
-def duration(seconds: float | None) -> str:
-    return format_duration(seconds) if seconds is not None else "—"
-
-
-@register.filter
-def pretty_json(value: Any) -> str:
-    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
-
-
-@register.filter
-def percent(value: float | None) -> str:
-    return "—" if value is None else f"{value * 100:.1f}%"
