@@ -169,6 +169,21 @@ LOGOUT_REDIRECT_URL = "login"
 INGEST_MAX_BODY_BYTES = int(os.environ.get("INGEST_MAX_BODY_BYTES", 1024 * 1024))
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(INGEST_MAX_BODY_BYTES, 2_621_440)
 
+# The outbox: how people's actions reach the engine (docs/engines.md, section 2).
+# OUTBOX_BACKEND: "webhook" (POST to OUTBOX_WEBHOOK_URL, signed with OUTBOX_WEBHOOK_SECRET),
+# "callable" (OUTBOX_CALLABLE, a dotted path to f(body: dict) -> None that raises on failure)
+# or "none" (commands are recorded only). The default follows what is configured.
+OUTBOX_WEBHOOK_URL = os.environ.get("OUTBOX_WEBHOOK_URL", "")
+OUTBOX_WEBHOOK_SECRET = os.environ.get("OUTBOX_WEBHOOK_SECRET", "")
+OUTBOX_CALLABLE = os.environ.get("OUTBOX_CALLABLE", "")
+OUTBOX_BACKEND = os.environ.get("OUTBOX_BACKEND", "").strip().lower() or (
+    "webhook" if OUTBOX_WEBHOOK_URL else "callable" if OUTBOX_CALLABLE else "none"
+)
+OUTBOX_MAX_ATTEMPTS = int(os.environ.get("OUTBOX_MAX_ATTEMPTS", 10))
+OUTBOX_BACKOFF_BASE = float(os.environ.get("OUTBOX_BACKOFF_BASE", 2))
+OUTBOX_BACKOFF_MAX = float(os.environ.get("OUTBOX_BACKOFF_MAX", 600))
+OUTBOX_TIMEOUT = float(os.environ.get("OUTBOX_TIMEOUT", 5))
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

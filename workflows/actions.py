@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -17,6 +18,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from workflows import outbox
 from workflows.assignees import resolve_assignees
 from workflows.events import (
     HumanTaskCompleted,
@@ -33,19 +35,34 @@ from workflows.schemas import validation_errors
 from workflows.wire import to_wire_object
 
 
-def record_action(*, event: WorkflowEvent, actor: str) -> Event:
+def record_action(*, event: WorkflowEvent, actor: str, action: str | None = None) -> Event:
     """Record what a person did as the contract's event and queue it for the engine.
 
-    The event goes through the same ingest path as an engine's; the outbox row is written
-    in the same transaction, so the engine hears of exactly the actions that were stored.
+    The event goes through the same ingest path as an engine's; the outbox command
+    (``action`` is its kind: complete, reassign, claim, release, cancel, pause, resume) is
+    written in the same transaction, so the engine hears of exactly the actions that were
+    stored. Once the transaction commits, a first delivery attempt runs in the background.
+    Without ``action`` it is derived from the event type (a reassignment for
+    HumanTaskReassigned: claim and release must say so).
     """
+    if action is None:
+        action = outbox.ACTION_OF_KIND.get(type(event).__name__, "")
+    if action not in OutboxCommand.Action.values:
+        raise ValueError(f"unknown outbox action {action!r}")
     wire = to_wire_object(event, event_id=uuid.uuid4())
     with transaction.atomic():
         result = ingest_events(events=[wire], source=dashboard_source(actor))
         stored = result.events[0]
-        OutboxCommand.objects.create(
-            event=stored, kind=stored.type, instance_id=stored.instance_id, payload=wire
+        command = OutboxCommand.objects.create(
+            event=stored,
+            kind=stored.type,
+            action=action,
+            actor=actor,
+            instance_id=stored.instance_id,
+            task_id=stored.task_id,
+            payload=wire,
         )
+        transaction.on_commit(partial(outbox.deliver_soon, command.pk))
     return stored
 
 
@@ -131,6 +148,7 @@ def complete_task(
             comment=comment or None,
         ),
         actor=user.get_username(),
+        action="complete",
     )
     return HumanTask.objects.get(pk=task.pk)
 
@@ -145,8 +163,13 @@ def assignee_name(value: str) -> str:
 
 
 @transaction.atomic
-def reassign_task(*, task: HumanTask, user: User, to_assignee: str, reason: str) -> HumanTask:
-    """Hand a task to another person or team, with the reason they will read."""
+def reassign_task(
+    *, task: HumanTask, user: User, to_assignee: str, reason: str, action: str = "reassign"
+) -> HumanTask:
+    """Hand a task to another person or team, with the reason they will read.
+
+    ``action`` names the command for the engine: a claim and a release are reassignments too.
+    """
     to_assignee = assignee_name(to_assignee)
     if not reason.strip():
         raise ActionRefused("Say why you reassign this task.")
@@ -165,6 +188,7 @@ def reassign_task(*, task: HumanTask, user: User, to_assignee: str, reason: str)
             reason=reason.strip(),
         ),
         actor=user.get_username(),
+        action=action,
     )
     return HumanTask.objects.get(pk=task.pk)
 
@@ -179,6 +203,7 @@ def claim_task(*, task: HumanTask, user: User) -> HumanTask:
         user=user,
         to_assignee=f"user:{user.get_username()}",
         reason=f"Claimed from the {group_name} queue",
+        action="claim",
     )
 
 
@@ -196,7 +221,9 @@ def release_task(*, task: HumanTask, user: User) -> HumanTask:
     group = release_group(task)
     if group is None:
         raise ActionRefused("This task did not come from a team queue.")
-    return reassign_task(task=task, user=user, to_assignee=group, reason="Released to the queue")
+    return reassign_task(
+        task=task, user=user, to_assignee=group, reason="Released to the queue", action="release"
+    )
 
 
 # --- workflows: cancel, pause, resume ------------------------------------------------------
@@ -263,6 +290,7 @@ def cancel_instance(*, instance_id: uuid.UUID, user: Any, reason: str) -> Event:
                 current_step=instance.current_step or None,
             ),
             actor=username,
+            action="cancel",
         )
 
 
@@ -278,6 +306,7 @@ def pause_instance(*, instance_id: uuid.UUID, user: Any, reason: str = "") -> Ev
                 paused_at_step=instance.current_step or None,
             ),
             actor=user.get_username(),
+            action="pause",
         )
 
 
@@ -294,6 +323,7 @@ def resume_instance(*, instance_id: uuid.UUID, user: Any) -> Event:
                 resuming_at_step=instance.current_step or None,
             ),
             actor=username,
+            action="resume",
         )
 
 

@@ -53,9 +53,34 @@ class IngestTokenAdmin(admin.ModelAdmin):
 
 @admin.register(OutboxCommand)
 class OutboxCommandAdmin(admin.ModelAdmin):
-    list_display = ["id", "kind", "instance_id", "created_at", "delivered_at", "attempts"]
-    list_filter = ["kind"]
-    readonly_fields = ["event", "kind", "instance_id", "payload", "created_at"]
+    """Where each command for the engine is; dead ones can be retried."""
+
+    list_display = [
+        "id",
+        "created_at",
+        "status",
+        "action",
+        "instance_id",
+        "actor",
+        "attempts",
+        "last_error",
+        "next_attempt_at",
+        "delivered_at",
+    ]
+    list_filter = ["status", "action"]
+    search_fields = ["instance_id", "task_id", "command_id", "actor"]
+    readonly_fields = [f.name for f in OutboxCommand._meta.fields]
+    actions = ["retry_dead"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description="Retry dead commands")
+    def retry_dead(self, request: HttpRequest, queryset: Any) -> None:
+        from workflows import outbox
+
+        n = sum(outbox.retry(c) for c in queryset.filter(status=OutboxCommand.Status.DEAD))
+        self.message_user(request, f"{n} dead command(s) will be delivered again.")
 
 
 @admin.register(FoldState)

@@ -1,3 +1,5 @@
+import os
+
 from django.apps import AppConfig
 
 
@@ -15,3 +17,8 @@ class WorkflowsConfig(AppConfig):
         for alias in connections:
             fastsql.check_vendor(connections[alias])
         receivers.connect()
+        if os.environ.get("OUTBOX_EMBEDDED_WORKER") == "1":
+            # `make serve`: deliver the outbox from this process, no extra command needed.
+            from workflows import outbox
+
+            outbox.start_embedded_worker()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -120,13 +121,41 @@ class IngestToken(models.Model):
 
 
 class OutboxCommand(models.Model):
-    """A command for the engine, written in the same transaction as the action's event."""
+    """A command for the engine, written in the same transaction as the action's event.
 
+    ``workflows.outbox`` delivers it (docs/engines.md, section 2): ``status`` is where it is,
+    ``next_attempt_at`` when a failed one is tried again.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"  # waiting for its first (or an admin's) attempt
+        DELIVERED = "delivered"  # the engine answered 2xx
+        FAILED = "failed"  # an attempt failed; retried at next_attempt_at
+        DEAD = "dead"  # a final answer, or too many attempts; an admin may retry it
+
+    class Action(models.TextChoices):
+        COMPLETE = "complete"
+        REASSIGN = "reassign"
+        CLAIM = "claim"
+        RELEASE = "release"
+        CANCEL = "cancel"
+        PAUSE = "pause"
+        RESUME = "resume"
+
+    command_id = models.UUIDField(
+        default=uuid.uuid4, unique=True, help_text="Receivers drop redeliveries by this id."
+    )
     created_at = models.DateTimeField(default=timezone.now)
     event = models.OneToOneField(Event, on_delete=models.PROTECT, related_name="outbox_command")
     kind = models.CharField(max_length=32, help_text="The event type the engine must act on.")
+    action = models.CharField(max_length=16, choices=Action.choices, blank=True)
+    actor = models.CharField(max_length=150, blank=True, help_text="The dashboard username.")
     instance_id = models.UUIDField(db_index=True)
+    task_id = models.UUIDField(null=True, blank=True, db_index=True)
     payload = models.JSONField(help_text="The event's wire object.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
@@ -134,10 +163,14 @@ class OutboxCommand(models.Model):
     class Meta:
         db_table = "inbox_outboxcommand"
         ordering = ["id"]
-        indexes = [models.Index(fields=["delivered_at", "id"])]
+        indexes = [
+            models.Index(fields=["delivered_at", "id"]),
+            models.Index(fields=["status", "next_attempt_at"], name="outbox_status_next_idx"),
+            models.Index(fields=["instance_id", "id"], name="outbox_instance_order_idx"),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.instance_id}"
+        return f"{self.action or self.kind} {self.instance_id}"
 
 
 class WorkflowInstanceQuerySet(models.QuerySet["WorkflowInstance"]):
