@@ -6,6 +6,7 @@ instance's events and timeline.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet
@@ -13,7 +14,8 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 
 from workflows.events import fold_order
-from workflows.models import Event, HumanTask, WorkflowInstance
+from workflows.models import Event, HumanTask, OutboxCommand, WorkflowInstance
+from workflows.outbox import command_state
 from workflows.roles import can_manage, can_read
 from workflows.timeline import Kind, TimelineEntry, timeline_entries
 
@@ -94,3 +96,38 @@ def instance_timeline(
         HumanTask.objects.filter(instance__instance_id=instance_id).values_list("task_id", "title")
     )
     return timeline_entries(instance_events(instance_id=instance_id), titles, kinds=kinds)
+
+
+@dataclass(frozen=True, slots=True)
+class CommandState:
+    """An outbox command and the sentence the pages show for it."""
+
+    command: OutboxCommand
+    state: str
+
+    @property
+    def delivered(self) -> bool:
+        return self.command.status == OutboxCommand.Status.DELIVERED
+
+
+def latest_commands(
+    *, task_id: uuid.UUID | None = None, instance_id: uuid.UUID | None = None, limit: int = 3
+) -> list[CommandState]:
+    """The newest commands for the engine about a task or an instance, newest first, each
+    with where it is (``outbox.command_state``)."""
+    qs = OutboxCommand.objects.all()
+    if task_id is not None:
+        qs = qs.filter(task_id=task_id)
+    if instance_id is not None:
+        qs = qs.filter(instance_id=instance_id)
+    return [CommandState(c, command_state(c)) for c in qs.order_by("-id")[:limit]]
+
+
+def outbox_commands(*, statuses: tuple[str, ...] | None = None) -> QuerySet[OutboxCommand]:
+    """Commands for the console's outbox page, newest first (default: not yet delivered)."""
+    wanted = statuses or (
+        OutboxCommand.Status.PENDING,
+        OutboxCommand.Status.FAILED,
+        OutboxCommand.Status.DEAD,
+    )
+    return OutboxCommand.objects.filter(status__in=wanted).order_by("-id")

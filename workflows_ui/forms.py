@@ -59,7 +59,7 @@ class CancelForm(forms.Form):
         required=True,
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="Required. Recorded in the timeline and sent to the engine.",
+        help_text="Required. Recorded in the timeline; sent to the engine if one is configured.",
     )
 
 
@@ -68,7 +68,7 @@ class PauseForm(forms.Form):
         required=False,
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="Recorded in the timeline and sent to the engine.",
+        help_text="Recorded in the timeline (and sent to the engine, if one is configured).",
     )
 
 

@@ -8,15 +8,15 @@ from typing import Any
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from pages.htmx import HtmxHttpRequest, page_or_partial
-from workflows import actions
+from workflows import actions, outbox
 from workflows import selectors as core
-from workflows.models import WorkflowInstance
+from workflows.models import OutboxCommand, WorkflowInstance
 from workflows.roles import can_manage, console_admin, console_reader
 from workflows.timeline import TIMELINE_KINDS, Kind, timeline_entries
 from workflows_ui import charts, exports, reports, selectors
@@ -151,6 +151,7 @@ def instance_detail(request: HtmxHttpRequest, instance_id: uuid.UUID) -> HttpRes
         ),
         "can_manage": can_manage(request.user),
         "actions": actions.allowed_actions(instance),
+        "engine_commands": core.latest_commands(instance_id=instance_id),
         "now": now,
         "nav_active": "instances",
     }
@@ -194,6 +195,11 @@ def instance_action(request: HtmxHttpRequest, instance_id: uuid.UUID, action: st
         "action": action,
         "form": form,
         "error": error,
+        "engine_note": (
+            "A command is then sent to the engine; this workflow's page shows whether it arrived."
+            if outbox.enabled()
+            else "It is recorded here only: no engine is configured to be told."
+        ),
         "nav_active": "instances",
     }
     return render(
@@ -216,6 +222,40 @@ def unrouted(request: HtmxHttpRequest) -> HttpResponse:
         page_or_partial(request, "workflows_ui/unrouted.html", "results"),
         {"page": page, "nav_active": "unrouted"},
     )
+
+
+# --- outbox: commands for the engine ---------------------------------------------------------
+
+
+@console_admin
+def outbox_page(request: HtmxHttpRequest) -> HttpResponse:
+    """Commands not yet delivered (pending, failed, dead), newest first, with a retry for the
+    dead ones."""
+    page = Paginator(core.outbox_commands(), 50).get_page(request.GET.get("page"))
+    rows = [core.CommandState(c, outbox.command_state(c)) for c in page.object_list]
+    return render(
+        request,
+        page_or_partial(request, "workflows_ui/outbox.html", "results"),
+        {
+            "page": page,
+            "rows": rows,
+            "engine_configured": outbox.enabled(),
+            "backend": outbox.backend(),
+            "nav_active": "outbox",
+        },
+    )
+
+
+@console_admin
+@require_POST
+def outbox_retry(request: HtmxHttpRequest, command_pk: int) -> HttpResponse:
+    command = get_object_or_404(OutboxCommand, pk=command_pk)
+    if outbox.retry(command):
+        what = command.action or command.kind
+        messages.success(request, f"The {what} command will be sent again.")
+    else:
+        messages.warning(request, f"That command is not dead: {outbox.command_state(command)}.")
+    return redirect("workflows_ui:outbox")
 
 
 # --- history ---------------------------------------------------------------------------------
