@@ -358,26 +358,29 @@ _executor: ThreadPoolExecutor | None = None
 _executor_lock = threading.Lock()
 
 
+def _in_thread(fn: Callable[[], Any]) -> None:
+    try:
+        fn()
+    except Exception:
+        log.exception("outbox: a background delivery failed")
+    finally:
+        connection.close()  # this thread's own connection; the next job opens a fresh one
+
+
 def _background(fn: Callable[[], Any]) -> None:
     """Run ``fn`` on the outbox's single background thread (tests replace this)."""
     global _executor
     with _executor_lock:
         if _executor is None:
             _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
-    _executor.submit(fn)
+    _executor.submit(_in_thread, fn)
 
 
 def _attempt_after_commit(pk: int) -> None:
-    try:
-        instance_id = (
-            OutboxCommand.objects.filter(pk=pk).values_list("instance_id", flat=True).first()
-        )
-        if instance_id is not None:
-            deliver_due(limit=20, instance_id=instance_id)
-    except Exception:
-        log.exception("outbox: the after-commit attempt of command %s failed", pk)
-    finally:
-        connection.close()
+    """Deliver this command, and any queued behind it for its instance, now."""
+    instance_id = OutboxCommand.objects.filter(pk=pk).values_list("instance_id", flat=True).first()
+    if instance_id is not None:
+        deliver_due(limit=20, instance_id=instance_id)
 
 
 def deliver_soon(pk: int) -> None:
