@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST  ?= 127.0.0.1
 PORT  ?= 8000
 
-.PHONY: install run serve test lint typecheck bench screenshots clean
+.PHONY: install run serve test test-fast lint typecheck bench screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -23,11 +23,16 @@ run: install
 	$(MAKE) serve
 
 serve: install
-	$(VENV)/bin/uvicorn config.asgi:application --host $(HOST) --port $(PORT) \
+	OUTBOX_EMBEDDED_WORKER=1 $(VENV)/bin/uvicorn config.asgi:application --host $(HOST) --port $(PORT) \
 		--ws-per-message-deflate false --timeout-graceful-shutdown 10
 
+# Everything, browsers included. HYPOTHESIS_PROFILE=ci (or CI=1) for the full property runs.
 test: install
 	$(VENV)/bin/pytest
+
+# The edit loop: no real-browser tests (Playwright + Chromium), Hypothesis' small dev profile.
+test-fast: install
+	$(VENV)/bin/pytest -m "not browser"
 
 lint: install
 	$(VENV)/bin/ruff check .
