@@ -25,7 +25,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,9 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tests.support.server import free_port, stop, uvicorn_command, wait_until_up  # noqa: E402
+
 PYTHON = sys.executable
 BATCH = 100
 
@@ -96,16 +98,6 @@ def generate_events(workflows: int, seed: int, now: datetime) -> list[dict[str, 
     return generate(workflows=workflows, seed=seed, now=now).events
 
 
-def free_port(preferred: int) -> int:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", preferred))
-            return preferred
-        except OSError:
-            s.bind(("127.0.0.1", 0))
-            return int(s.getsockname()[1])
-
-
 DEPLOYED_APP = "config.asgi:application"
 QUIET_APP = "bench.asgi_no_broadcast:application"  # the same, broadcast receiver disconnected
 
@@ -113,42 +105,14 @@ QUIET_APP = "bench.asgi_no_broadcast:application"  # the same, broadcast receive
 @contextmanager
 def server(db: Path, port: int, app: str = DEPLOYED_APP) -> Iterator[str]:
     """uvicorn serving ``app`` on 127.0.0.1:port, stopped on exit."""
-    proc = subprocess.Popen(
-        [
-            str(Path(PYTHON).with_name("uvicorn")),
-            app,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--lifespan",
-            "off",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=server_env(db),
-    )
+    options = ("--lifespan", "off", "--no-access-log", "--log-level", "warning")
+    proc = subprocess.Popen(uvicorn_command(port, *options, app=app), cwd=ROOT, env=server_env(db))
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(base + "/api/openapi.json", timeout=1)
-                break
-            except httpx.TransportError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the server did not start") from None
-                time.sleep(0.2)
+        wait_until_up(base + "/api/openapi.json", proc, timeout=30)
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, timeout=10)
 
 
 def post_all(base: str, token: str, bodies: Sequence[bytes], warmup: int) -> tuple[float, int, int]:

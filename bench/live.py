@@ -19,7 +19,6 @@ import asyncio
 import json
 import os
 import resource
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,8 @@ import httpx
 import websockets
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tests.support.server import free_port, uvicorn_command, wait_until_up  # noqa: E402
 
 # The websocket options of `make serve` (see the Makefile and bench/README.md, "Memory"):
 # per-message-deflate keeps zlib state per socket and direction: 3,000 idle sockets took 313 MiB
@@ -61,12 +62,6 @@ for u in users:
     cookies[u.username] = s.session_key
 print(json.dumps({"token": IngestToken.issue("bench")[1], "sessions": cookies}))
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def rss_kib(pid: int) -> int:
@@ -274,36 +269,16 @@ def main() -> None:
     setup = json.loads(out.strip().splitlines()[-1])
 
     ports = [free_port() for _ in range(args.servers)]
+    options = ["--log-level", "warning", "--no-access-log", "--backlog", "4096"]
     servers = [
         subprocess.Popen(
-            [
-                str(ROOT / ".venv/bin/uvicorn"),
-                "config.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(p),
-                "--log-level",
-                "warning",
-                "--no-access-log",
-                "--backlog",
-                "4096",
-                *args.server_options.split(),
-            ],
-            env=env,
-            cwd=ROOT,
+            uvicorn_command(p, *options, *args.server_options.split()), env=env, cwd=ROOT
         )
         for p in ports
     ]
     try:
-        for p in ports:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                try:
-                    httpx.get(f"http://127.0.0.1:{p}/accounts/login/", timeout=1)
-                    break
-                except httpx.HTTPError:
-                    time.sleep(0.2)
+        for p, s in zip(ports, servers, strict=True):
+            wait_until_up(f"http://127.0.0.1:{p}/accounts/login/", s, timeout=30)
         results = asyncio.run(measure(args, env, ports, [s.pid for s in servers], setup))
     finally:
         for s in servers:
