@@ -1,0 +1,198 @@
+"""Outbox benchmark: commands delivered per second, and commit → receipt delay.
+
+In one process, on a fresh migrated SQLite file (WAL, as `make run` uses), with a signed
+webhook receiver (``http.server`` on 127.0.0.1, verifying each request with the engine-side
+adapter's ``DashboardCommands.verify``):
+
+1. throughput: ``--commands`` completions recorded with the backend off, then drained by
+   ``deliver_due`` (one worker, one keep-alive connection): commands per second;
+2. latency: ``--actions`` completions, one at a time with a pause between them (the worker
+   idle), each delivered by the attempt right after its commit; the delay from the commit
+   (when ``deliver_soon`` is called) to the receiver's receipt, p50 / p95 / max.
+
+    .venv/bin/python bench/outbox.py [--commands 1000] [--actions 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+SECRET = "bench-secret"
+
+
+def setup(db: Path) -> None:
+    os.environ["DATABASE_URL"] = f"sqlite:///{db}"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ["OUTBOX_BACKEND"] = "none"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+class Receiver:
+    def __init__(self) -> None:
+        from integrations.litestar_workflows import DashboardCommands
+
+        verifier = DashboardCommands(object(), secret=SECRET)
+        self.received: dict[str, float] = {}
+        self.refused = 0
+        me = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                # headers and body go out in two writes: without this, Nagle and the
+                # client's delayed ACK add 40 ms to every keep-alive request
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if verifier.verify(dict(self.headers.items()), raw):
+                    me.refused += 1
+                    status = 401
+                else:
+                    me.received[json.loads(raw)["id"]] = time.perf_counter()
+                    status = 200
+                body = b'{"status":"applied"}'
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/dashboard/commands"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def make_tasks(n: int) -> list[Any]:
+    from django.contrib.auth.models import User
+
+    from workflows.ingest import ingest_events
+    from workflows.models import HumanTask
+
+    User.objects.get_or_create(username="bench")
+    now = datetime.now(UTC).isoformat()
+    ids = []
+    for start in range(0, n, 100):
+        events = []
+        for _ in range(min(100, n - start)):
+            iid, tid = str(uuid.uuid4()), str(uuid.uuid4())
+            ids.append(tid)
+            events += [
+                {"type": "WorkflowStarted", "event_id": str(uuid.uuid4()), "instance_id": iid,
+                 "timestamp": now, "workflow_name": "bench", "workflow_version": "1"},
+                {"type": "HumanTaskCreated", "event_id": str(uuid.uuid4()), "instance_id": iid,
+                 "timestamp": now, "step_name": "approve", "task_id": tid,
+                 "assignee": "user:bench", "title": "Bench"},
+            ]  # fmt: skip
+        ingest_events(events=events, source="bench")
+    return list(HumanTask.objects.filter(task_id__in=ids).select_related("assignee_user"))
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--commands", type=int, default=1000)
+    parser.add_argument("--actions", type=int, default=200)
+    parser.add_argument("--pause", type=float, default=0.02, help="seconds between actions")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        setup(Path(tmp) / "bench.sqlite3")
+        from django.conf import settings
+        from django.contrib.auth.models import User
+
+        from workflows import actions, outbox
+        from workflows.models import OutboxCommand
+
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+        receiver = Receiver()
+        user = User.objects.get_or_create(username="bench")[0]
+        settings.OUTBOX_WEBHOOK_URL = receiver.url
+        settings.OUTBOX_WEBHOOK_SECRET = SECRET
+
+        # 1. throughput
+        tasks = make_tasks(args.commands + args.actions)
+        for task in tasks[: args.commands]:
+            actions.complete_task(task=task, user=user, form_data=None)
+        settings.OUTBOX_BACKEND = "webhook"
+        t0 = time.perf_counter()
+        drained = 0
+        while done := outbox.deliver_due(limit=500):
+            drained += done
+        elapsed = time.perf_counter() - t0
+        delivered = OutboxCommand.objects.filter(status="delivered").count()
+        assert delivered == drained == args.commands == len(receiver.received), (
+            delivered,
+            drained,
+            len(receiver.received),
+        )
+
+        # 2. commit → receipt, the worker idle
+        committed: dict[int, float] = {}
+        real = outbox.deliver_soon
+
+        def stamped(pk: int) -> None:
+            committed[pk] = time.perf_counter()
+            real(pk)
+
+        outbox.deliver_soon = stamped  # record_action's on_commit looks it up at call time
+        for task in tasks[args.commands :]:
+            actions.complete_task(task=task, user=user, form_data=None)
+            time.sleep(args.pause)
+        deadline = time.time() + 10
+        while len(receiver.received) < args.commands + args.actions and time.time() < deadline:
+            time.sleep(0.01)
+        ids = dict(OutboxCommand.objects.filter(pk__in=committed).values_list("pk", "command_id"))
+        delays = [
+            (receiver.received[str(ids[pk])] - at) * 1000
+            for pk, at in committed.items()
+            if str(ids[pk]) in receiver.received
+        ]
+
+        print(f"python {sys.version.split()[0]}, SQLite (WAL file), receiver on 127.0.0.1")
+        print(
+            f"throughput: {args.commands} commands in {elapsed:.2f} s = "
+            f"{args.commands / elapsed:,.0f} commands/s (one worker, deliver_due)"
+        )
+        print(
+            f"commit -> receipt ({len(delays)}/{args.actions} delivered, worker idle): "
+            f"p50 {statistics.median(delays):.1f} ms, p95 {pct(delays, 95):.1f} ms, "
+            f"max {max(delays):.1f} ms"
+        )
+        print(f"refused signatures: {receiver.refused}")
+        ok = len(delays) == args.actions and pct(delays, 95) < 100
+        print("target p95 < 100 ms:", "met" if ok else "NOT met")
+
+
+if __name__ == "__main__":
+    main()
