@@ -37,10 +37,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import OperationalError, close_old_connections, connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -271,7 +272,24 @@ def _claim(limit: int, instance_id: Any = None) -> list[OutboxCommand]:
     return claimed
 
 
+def _retrying(fn: Callable[[], Any], tries: int = 6) -> Any:
+    """``fn()``, again after a short wait when the database is busy (SQLite's write lock
+    under contention), unless we are inside someone's transaction."""
+    for n in range(tries):
+        try:
+            return fn()
+        except OperationalError:
+            if connection.in_atomic_block or n == tries - 1:
+                raise
+            time.sleep(0.02 * 2**n)
+    return None
+
+
 def _record(command: OutboxCommand, outcome: Outcome) -> None:
+    _retrying(lambda: _write_outcome(command, outcome))
+
+
+def _write_outcome(command: OutboxCommand, outcome: Outcome) -> None:
     now = timezone.now()
     mine = OutboxCommand.objects.filter(pk=command.pk, last_attempt_at=command.last_attempt_at)
     if outcome.ok:
@@ -308,7 +326,7 @@ def deliver_due(limit: int = 100, *, instance_id: Any = None) -> int:
         return 0
     attempted = 0
     while attempted < limit:
-        batch = _claim(min(50, limit - attempted), instance_id)
+        batch = _retrying(partial(_claim, min(50, limit - attempted), instance_id))
         if not batch:
             break
         for command in batch:
