@@ -9,15 +9,12 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 
 from workflows import fastsql
-from workflows.models import Event
 
 
 def test_an_unknown_vendor_is_refused_with_the_supported_ones_named() -> None:
     mysql = SimpleNamespace(vendor="mysql", alias="default")
     with pytest.raises(ImproperlyConfigured, match=r"mysql.*sqlite and postgresql"):
         fastsql.check_vendor(mysql)  # type: ignore[arg-type]
-    with pytest.raises(ImproperlyConfigured):
-        fastsql.table_of(Event, "seq").plan(mysql)  # type: ignore[arg-type]
 
 
 def test_the_configured_database_is_supported() -> None:

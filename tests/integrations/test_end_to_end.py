@@ -108,8 +108,12 @@ def test_a_task_completed_in_the_dashboard_finishes_the_engines_workflow(webhook
         "the engine's instance to finish",
     )
     assert engine_view["data"]["approved"] is True
-    command = OutboxCommand.objects.get(event__task_id=task.task_id)
-    assert command.delivered_at is not None
+    command = wait_for(
+        lambda: OutboxCommand.objects.filter(
+            event__task_id=task.task_id, delivered_at__isnull=False
+        ).first(),
+        "the command to be recorded as delivered",
+    )
     instance = wait_for(
         lambda: WorkflowInstance.objects.filter(instance_id=iid, status="completed").first(),
         "the dashboard to show the instance completed",
