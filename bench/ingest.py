@@ -141,7 +141,7 @@ import json, sys, time
 import django
 django.setup()
 from django.db import transaction
-from workflows.events import parse_event
+from workflows.wire import parse_event
 from workflows.models import Event
 
 events = json.load(sys.stdin)

@@ -429,7 +429,7 @@ def fold_more(state: FoldProgress, events: Iterable[EventRow]) -> Fold:
 
     ``fold_more(resume(...), new)`` equals ``fold_instance(id, old + new)`` because the fold
     is a left fold over the events in sort-key order and ``state`` is exactly its value
-    after ``old``; ``tests/test_incremental_fold.py`` checks it on generated histories.
+    after ``old``; ``tests/core/test_incremental_fold.py`` checks it on generated histories.
     """
     ordered = sorted(events, key=_sort_key)
     if ordered and state.last_key is not None and not ordered[0].sort_key > state.last_key:
