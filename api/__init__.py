@@ -1,0 +1,1 @@
+"""The JSON API (django-ninja), depending on the core only."""
