@@ -35,6 +35,7 @@ import dataclasses
 import enum
 import hashlib
 import hmac
+import itertools
 import json
 import logging
 import math
@@ -209,7 +210,6 @@ class DashboardEventBus:
         self._queue: collections.deque[dict[str, Any]] = collections.deque()
         self._wakeup: asyncio.Event | None = None
         self._sender: asyncio.Task[None] | None = None
-        self._in_flight = 0
         self._closed = False
         self._history_seen: dict[uuid.UUID, int] = {}
         self._recorded: collections.OrderedDict[tuple[str, str], None] = collections.OrderedDict()
@@ -299,7 +299,7 @@ class DashboardEventBus:
         if self._queue:
             self._ensure_sender()
         deadline = time.monotonic() + timeout
-        while self._queue or self._in_flight:
+        while self._queue:  # a batch being sent stays queued until its answer
             if time.monotonic() >= deadline:
                 return False
             await asyncio.sleep(0.01)
@@ -360,21 +360,15 @@ class DashboardEventBus:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            batch = [self._queue[i] for i in range(min(size, len(self._queue)))]
-            self._in_flight = len(batch)
+            batch = list(itertools.islice(self._queue, size))
             try:
                 verdict = await self._post(batch)
-            except asyncio.CancelledError:
-                self._in_flight = 0
-                raise
             except Exception as exc:  # a bug here must not stop delivery for good
                 log.exception("dashboard bus: unexpected error while sending")
                 verdict = ("retry", f"{type(exc).__name__}: {exc}", None)
-            self._in_flight = 0
             outcome, detail, bad = verdict
             if outcome == "ok":
-                for _ in batch:
-                    self._queue.popleft()
+                self._dequeue(batch)
                 self.sent += len(batch)
                 attempt = 0
                 size = self.batch_size
@@ -421,9 +415,12 @@ class DashboardEventBus:
         # 401/403 (a token problem an operator can fix), 408, 429, 5xx: keep and retry.
         return ("retry", f"{self.events_url} answered {status}: {text[:300]}", None)
 
-    def _refuse(self, batch: list[dict[str, Any]], detail: str, bad: dict[int, str] | None) -> None:
+    def _dequeue(self, batch: list[dict[str, Any]]) -> None:
         for _ in batch:
             self._queue.popleft()
+
+    def _refuse(self, batch: list[dict[str, Any]], detail: str, bad: dict[int, str] | None) -> None:
+        self._dequeue(batch)
         if bad:
             keep = [event for i, event in enumerate(batch) if i not in bad]
             for i, message in bad.items():
@@ -496,17 +493,7 @@ class DashboardEventBus:
             if ("WorkflowCanceled", str(instance.id)) not in self._recorded:
                 events.append(self._workflow_canceled(instance, str(reason)))
             self._history_seen.pop(instance.id, None)
-        elif name in ("workflow.paused", "workflow.resumed"):
-            kind = "WorkflowPaused" if name == "workflow.paused" else "WorkflowResumed"
-            now = datetime.now(UTC)
-            fields: dict[str, Any] = {"instance_id": str(instance.id), "timestamp": _iso(now)}
-            if kind == "WorkflowPaused":
-                fields.update(reason=data.get("reason"), paused_at_step=instance.current_step)
-            else:
-                fields.update(resuming_at_step=instance.current_step)
-            event_id = event_id_for(instance.id, f"{kind}:{now.isoformat()}")
-            events.append(_wire(kind, event_id, **fields))
-        else:
+        else:  # 0.3.3 emits no other names (it cannot pause or resume)
             log.debug("dashboard bus: ignoring %s", name)
         return events
 
