@@ -95,6 +95,11 @@ def task_id_for(instance_id: uuid.UUID | str, step_name: str, visit: int) -> uui
     return uuid.uuid5(TASK_NAMESPACE, f"{instance_id}:{step_name}:{visit}")
 
 
+def _visits(history: Iterable[Any], step_name: str) -> int:
+    """How many of these step-history entries are of ``step_name``."""
+    return sum(1 for h in history if h.step_name == step_name)
+
+
 def event_id_for(instance_id: uuid.UUID | str, key: str) -> uuid.UUID:
     """The event id of one fact about an instance, e.g. ``key="WorkflowStarted"``."""
     return uuid.uuid5(EVENT_NAMESPACE, f"{instance_id}:{key}")
@@ -148,6 +153,10 @@ def _object(value: Any) -> dict[str, Any] | None:
 
 def _text(value: Any) -> str:
     return str(value.value if isinstance(value, enum.Enum) else value)
+
+
+def _base(instance: Any, timestamp: datetime | None) -> dict[str, Any]:
+    return {"instance_id": str(instance.id), "timestamp": _iso(timestamp)}
 
 
 def _wire(type_name: str, event_id: uuid.UUID, **fields: Any) -> dict[str, Any]:
@@ -212,7 +221,7 @@ class DashboardEventBus:
         self._sender: asyncio.Task[None] | None = None
         self._closed = False
         self._history_seen: dict[uuid.UUID, int] = {}
-        self._recorded: collections.OrderedDict[tuple[str, str], None] = collections.OrderedDict()
+        self._recorded = BoundedSeen(10_000)  # _dashboard_key()s of facts the dashboard has
         self.sent = 0
         self.dropped = 0
         self.refused = 0
@@ -272,25 +281,14 @@ class DashboardEventBus:
     def note_dashboard_event(self, event: Mapping[str, Any]) -> None:
         """The dashboard recorded this fact itself (it sent it with a command): the bus will
         not send its own copy (a second ``HumanTaskCompleted`` / ``WorkflowCanceled``)."""
-        key = self._record_key(event)
+        key = _record_key(event)
         if key is not None:
-            self._recorded[key] = None
-            while len(self._recorded) > 10_000:
-                self._recorded.popitem(last=False)
+            self._recorded.add(key)
 
     def forget_dashboard_event(self, event: Mapping[str, Any]) -> None:
-        key = self._record_key(event)
+        key = _record_key(event)
         if key is not None:
-            self._recorded.pop(key, None)
-
-    @staticmethod
-    def _record_key(event: Mapping[str, Any]) -> tuple[str, str] | None:
-        kind = event.get("type")
-        if kind == "HumanTaskCompleted" and event.get("task_id"):
-            return (kind, str(event["task_id"]))
-        if kind == "WorkflowCanceled" and event.get("instance_id"):
-            return (kind, str(event["instance_id"]))
-        return None
+            self._recorded.discard(key)
 
     # -- delivery ---------------------------------------------------------------------------
 
@@ -490,22 +488,19 @@ class DashboardEventBus:
             self._history_seen.pop(instance.id, None)
         elif name == "workflow.canceled":
             reason = data.get("reason") or instance.error or "canceled"
-            if ("WorkflowCanceled", str(instance.id)) not in self._recorded:
+            if _dashboard_key("WorkflowCanceled", instance.id) not in self._recorded:
                 events.append(self._workflow_canceled(instance, str(reason)))
             self._history_seen.pop(instance.id, None)
         else:  # 0.3.3 emits no other names (it cannot pause or resume)
             log.debug("dashboard bus: ignoring %s", name)
         return events
 
-    def _base(self, instance: Any, timestamp: datetime | None) -> dict[str, Any]:
-        return {"instance_id": str(instance.id), "timestamp": _iso(timestamp)}
-
     def _workflow_started(self, instance: Any) -> dict[str, Any]:
         context = instance.context
         return _wire(
             "WorkflowStarted",
             event_id_for(instance.id, "WorkflowStarted"),
-            **self._base(instance, instance.started_at),
+            **_base(instance, instance.started_at),
             workflow_name=instance.workflow_name,
             workflow_version=_text(instance.workflow_version),
             initial_data=_object(context.data),
@@ -521,7 +516,7 @@ class DashboardEventBus:
         return _wire(
             "WorkflowCompleted",
             event_id_for(instance.id, "WorkflowCompleted"),
-            **self._base(instance, instance.completed_at),
+            **_base(instance, instance.completed_at),
             status=_text(instance.status),
             final_step=history[-1].step_name if history else None,
             duration_seconds=duration,
@@ -533,7 +528,7 @@ class DashboardEventBus:
         return _wire(
             "WorkflowFailed",
             event_id_for(instance.id, "WorkflowFailed"),
-            **self._base(instance, instance.completed_at),
+            **_base(instance, instance.completed_at),
             error=str(error),
             failed_step=failed[-1].step_name if failed else instance.context.current_step,
         )
@@ -542,7 +537,7 @@ class DashboardEventBus:
         return _wire(
             "WorkflowCanceled",
             event_id_for(instance.id, "WorkflowCanceled"),
-            **self._base(instance, instance.completed_at),
+            **_base(instance, instance.completed_at),
             reason=reason,
             current_step=instance.context.current_step,
         )
@@ -574,7 +569,7 @@ class DashboardEventBus:
                 _wire(
                     "StepSkipped",
                     event_id_for(instance.id, f"StepSkipped:{key}"),
-                    **self._base(instance, entry.started_at),
+                    **_base(instance, entry.started_at),
                     step_name=entry.step_name,
                     reason="the step's guard (can_execute) returned False",
                 )
@@ -582,7 +577,7 @@ class DashboardEventBus:
         started = _wire(
             "StepStarted",
             event_id_for(instance.id, f"StepStarted:{key}"),
-            **self._base(instance, entry.started_at),
+            **_base(instance, entry.started_at),
             step_name=entry.step_name,
             step_type=step_type,
             input_data=_object(entry.input_data),
@@ -592,7 +587,7 @@ class DashboardEventBus:
             ended = _wire(
                 "StepFailed",
                 event_id_for(instance.id, f"StepFailed:{key}"),
-                **self._base(instance, ended_at),
+                **_base(instance, ended_at),
                 step_name=entry.step_name,
                 error=str(entry.error or "step failed"),
             )
@@ -600,7 +595,7 @@ class DashboardEventBus:
             ended = _wire(
                 "StepCompleted",
                 event_id_for(instance.id, f"StepCompleted:{key}"),
-                **self._base(instance, ended_at),
+                **_base(instance, ended_at),
                 step_name=entry.step_name,
                 status=status,
                 result=_jsonable(entry.result),
@@ -611,26 +606,26 @@ class DashboardEventBus:
 
     def _human_step_done(self, instance: Any, index: int, entry: Any) -> list[dict[str, Any]]:
         history = instance.context.step_history
-        visit = sum(1 for h in history[: index + 1] if h.step_name == entry.step_name)
+        visit = _visits(history[: index + 1], entry.step_name)
         task_id = task_id_for(instance.id, entry.step_name, visit)
         ended_at = entry.completed_at or entry.started_at
         events = [
             _wire(
                 "StepCompleted",
                 event_id_for(instance.id, f"StepCompleted:history:{index}"),
-                **self._base(instance, ended_at),
+                **_base(instance, ended_at),
                 step_name=entry.step_name,
                 status=_text(entry.status).lower(),
                 output_data=_object(entry.output_data),
             )
         ]
-        if ("HumanTaskCompleted", str(task_id)) not in self._recorded:
+        if _dashboard_key("HumanTaskCompleted", task_id) not in self._recorded:
             # Completed in the engine app itself; the engine keeps only the last user_id.
             events.append(
                 _wire(
                     "HumanTaskCompleted",
                     event_id_for(instance.id, f"HumanTaskCompleted:{task_id}"),
-                    **self._base(instance, ended_at),
+                    **_base(instance, ended_at),
                     step_name=entry.step_name,
                     task_id=str(task_id),
                     completed_by=str(instance.context.user_id or "engine"),
@@ -643,7 +638,7 @@ class DashboardEventBus:
         self, instance: Any, definition: Any, step_name: str
     ) -> list[dict[str, Any]]:
         history = instance.context.step_history
-        visit = 1 + sum(1 for h in history if h.step_name == step_name)
+        visit = 1 + _visits(history, step_name)
         task_id = task_id_for(instance.id, step_name, visit)
         # The engine records no wait time: the task was created when the previous step ended.
         created_at = (history[-1].completed_at or history[-1].started_at) if history else None
@@ -659,14 +654,14 @@ class DashboardEventBus:
             _wire(
                 "StepStarted",
                 event_id_for(instance.id, f"StepStarted:{step_name}:{visit}"),
-                **self._base(instance, created_at),
+                **_base(instance, created_at),
                 step_name=step_name,
                 step_type="human",
             ),
             _wire(
                 "HumanTaskCreated",
                 event_id_for(instance.id, f"HumanTaskCreated:{task_id}"),
-                **self._base(instance, created_at),
+                **_base(instance, created_at),
                 step_name=step_name,
                 task_id=str(task_id),
                 assignee=assignee,
@@ -737,6 +732,21 @@ def _refused_indexes(response: httpx.Response, size: int) -> dict[int, str] | No
         else:
             return None  # a problem with the batch as a whole
     return bad or None
+
+
+def _dashboard_key(kind: str, ident: object) -> str:
+    """How the bus remembers a fact the dashboard recorded itself (``note_dashboard_event``):
+    a completed task by its task id, a cancel by its instance id."""
+    return f"{kind}:{ident}"
+
+
+def _record_key(event: Mapping[str, Any]) -> str | None:
+    kind = event.get("type")
+    if kind == "HumanTaskCompleted" and event.get("task_id"):
+        return _dashboard_key(kind, event["task_id"])
+    if kind == "WorkflowCanceled" and event.get("instance_id"):
+        return _dashboard_key(kind, event["instance_id"])
+    return None  # the bus sends no copy of other kinds anyway
 
 
 def _forget_run(engine: Any, instance_id: uuid.UUID, task: asyncio.Task[Any]) -> None:
@@ -835,6 +845,9 @@ class BoundedSeen:
         self._ids.move_to_end(command_id)
         while len(self._ids) > self.size:
             self._ids.popitem(last=False)
+
+    def discard(self, command_id: str) -> None:
+        self._ids.pop(command_id, None)
 
 
 COMMAND_KINDS = frozenset({"complete", "reassign", "claim", "release", "cancel", "pause", "resume"})
@@ -1022,7 +1035,7 @@ class DashboardCommands:
                 f"(status {_text(instance.status)}{where})",
                 "instance_status": _text(instance.status),
             }
-        visit = 1 + sum(1 for h in instance.context.step_history if h.step_name == step_name)
+        visit = 1 + _visits(instance.context.step_history, step_name)
         open_task = task_id_for(instance.id, step_name, visit)
         if command.task_id != open_task:
             return 409, {
