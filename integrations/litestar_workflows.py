@@ -42,7 +42,7 @@ import math
 import random
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
@@ -864,7 +864,6 @@ class Command:
     instance_id: uuid.UUID
     task_id: uuid.UUID | None
     actor: str
-    created_at: str | None
     event: dict[str, Any]
 
 
@@ -919,14 +918,12 @@ def parse_command(raw_body: bytes, header_id: str | None) -> Command:
         if event.get("form_data") is not None and not isinstance(event["form_data"], dict):
             raise CommandError("event.form_data: must be a JSON object")
     assert command_id is not None and instance_id is not None
-    created_at = body.get("created_at")
     return Command(
         id=str(command_id),
         kind=kind,
         instance_id=instance_id,
         task_id=task_id,
         actor=actor,
-        created_at=created_at if isinstance(created_at, str) else None,
         event=event,
     )
 
@@ -976,10 +973,7 @@ class DashboardCommands:
             part.strip()[3:] for part in signature.split(",") if part.strip().startswith("v1=")
         ]
         expected = [sign(secret, stamp, raw_body)[3:] for secret in self._secrets]
-        ok = False
-        for candidate in given:
-            for mac in expected:
-                ok |= hmac.compare_digest(candidate.encode(), mac.encode())
+        ok = any(hmac.compare_digest(g.encode(), e.encode()) for g in given for e in expected)
         return None if ok else "bad signature"
 
     async def handle(
@@ -1016,7 +1010,7 @@ class DashboardCommands:
             }
         try:
             instance = await self.engine.get_instance(command.instance_id)
-        except Exception:
+        except KeyError:  # unknown (a persistence error is not: it is a 500, retried)
             return 404, {"error": f"no workflow instance {command.instance_id} in this engine"}
         if command.kind == "complete":
             return await self._complete(command, instance)
@@ -1044,22 +1038,13 @@ class DashboardCommands:
                 "instance_status": _text(instance.status),
             }
         user = str(event.get("completed_by") or command.actor or "dashboard")
-        recorded = {"type": "HumanTaskCompleted", "task_id": str(open_task)}
-        bus = self.engine.event_bus
-        if isinstance(bus, DashboardEventBus):
-            bus.note_dashboard_event(recorded)
         try:
-            await complete_human_task(
-                self.engine, instance.id, step_name, user, event.get("form_data") or {}
-            )
+            with self._dashboard_records({"type": "HumanTaskCompleted", "task_id": open_task}):
+                await complete_human_task(
+                    self.engine, instance.id, step_name, user, event.get("form_data") or {}
+                )
         except ValueError as exc:
-            if isinstance(bus, DashboardEventBus):
-                bus.forget_dashboard_event(recorded)
             return 409, {"error": str(exc), "instance_status": _text(instance.status)}
-        except BaseException:
-            if isinstance(bus, DashboardEventBus):
-                bus.forget_dashboard_event(recorded)
-            raise
         return 200, {"status": "applied", "instance_status": _text(instance.status)}
 
     async def _cancel(self, command: Command, instance: Any) -> tuple[int, dict[str, Any]]:
@@ -1069,9 +1054,21 @@ class DashboardCommands:
                 "instance_status": _text(instance.status),
             }
         reason = str(command.event.get("reason") or "canceled from the dashboard")
-        recorded = {"type": "WorkflowCanceled", "instance_id": str(instance.id)}
-        bus = self.engine.event_bus
-        if isinstance(bus, DashboardEventBus):
-            bus.note_dashboard_event(recorded)
-        await self.engine.cancel_workflow(instance.id, reason)
+        with self._dashboard_records({"type": "WorkflowCanceled", "instance_id": instance.id}):
+            await self.engine.cancel_workflow(instance.id, reason)
         return 200, {"status": "applied", "instance_status": _text(instance.status)}
+
+    @contextlib.contextmanager
+    def _dashboard_records(self, event: Mapping[str, Any]) -> Iterator[None]:
+        """While the engine applies a command: our bus sends no copy of ``event`` (the
+        dashboard recorded it); forgotten again if applying it fails."""
+        bus = self.engine.event_bus
+        if not isinstance(bus, DashboardEventBus):
+            yield
+            return
+        bus.note_dashboard_event(event)
+        try:
+            yield
+        except BaseException:
+            bus.forget_dashboard_event(event)
+            raise

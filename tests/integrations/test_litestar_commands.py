@@ -334,6 +334,41 @@ async def test_an_unknown_instance_is_not_found(world: World) -> None:
     assert status == 404 and "no workflow instance" in answer["error"]
 
 
+async def test_an_engine_error_looking_the_instance_up_is_retried_not_final(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    instance = await world.waiting_expense()
+
+    async def broken(instance_id: uuid.UUID) -> Any:
+        raise OSError("the persistence store is unreachable")
+
+    monkeypatch.setattr(world.engine, "get_instance", broken)
+    body = completion(instance.id, open_task(instance))
+    status, answer = await world.commands.handle(*signed(body))
+    assert status == 500 and "unreachable" in answer["error"]  # 404 would be final
+    monkeypatch.undo()
+    assert (await world.commands.handle(*signed(body)))[0] == 200
+
+
+async def test_a_cancel_the_engine_fails_is_still_reported_by_the_bus(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    instance = await world.waiting_expense()
+    cancel_workflow = world.engine.cancel_workflow
+
+    async def failing(instance_id: uuid.UUID, reason: str) -> None:
+        raise RuntimeError("cannot cancel now")
+
+    monkeypatch.setattr(world.engine, "cancel_workflow", failing)
+    body = command("cancel", instance.id, event={"reason": "duplicate request"})
+    assert (await world.commands.handle(*signed(body)))[0] == 500
+    await cancel_workflow(instance.id, "withdrawn in the engine app")
+    assert await world.bus.flush(timeout=2)
+    assert [e["reason"] for e in world.dashboard.of_type("WorkflowCanceled")] == [
+        "withdrawn in the engine app"
+    ]
+
+
 async def test_a_persistent_seen_store_can_be_passed_in(world: World) -> None:
     class Store(set[str]):
         pass
