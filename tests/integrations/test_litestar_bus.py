@@ -235,6 +235,16 @@ async def test_a_refused_batch_as_a_whole_is_dropped(
     await bus.aclose()
 
 
+@pytest.mark.parametrize("status", [400, 404, 405, 415])
+async def test_answers_resending_cannot_fix_drop_the_batch(status: int) -> None:
+    bus = fast_bus(httpx.MockTransport(lambda request: httpx.Response(status, text="no")))
+    engine = make_engine(bus)
+    await start_and_wait(engine, EXPENSE)
+    assert await bus.flush(timeout=2)
+    assert bus.refused == 5 and bus.sent == 0 and bus.failed_attempts == 0  # not retried
+    await bus.aclose()
+
+
 async def test_batches_respect_batch_size(
     dashboard: FakeDashboard, transport: httpx.MockTransport
 ) -> None:
