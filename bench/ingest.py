@@ -179,7 +179,7 @@ import django
 django.setup()
 from workflows.ingest import ingest_events, events_ingested
 if not {broadcast!r}:
-    events_ingested.disconnect(dispatch_uid="inbox.broadcast")
+    events_ingested.disconnect(dispatch_uid="live.broadcast")
     assert not events_ingested.receivers
 batches = json.load(sys.stdin)
 for batch in batches[:{warmup}]:

@@ -3,8 +3,8 @@
     .venv/bin/python bench/live_ingest.py                 # 600 workflows, batches of 100
     .venv/bin/python bench/live_ingest.py --workflows 300 --batch 100
 
-``inbox.simulation.generate(workflows=..., seed=1).events`` ingested with
-``inbox.ingest.ingest_events`` in batches, on a fresh SQLite file (DEBUG off, the default
+``demo.simulation.generate(workflows=..., seed=1).events`` ingested with
+``workflows.ingest.ingest_events`` in batches, on a fresh SQLite file (DEBUG off, the default
 in-memory channel layer, or Redis when REDIS_URL is set), twice: once with the broadcast
 receiver connected (as in production) and once disconnected, each on its own fresh database.
 The first 5 batches are warm-up, not timed. Also counts group_send calls and how many
@@ -37,7 +37,7 @@ from demo.simulation import generate
 
 broadcast.connect()
 if os.environ["BENCH_BROADCAST"] == "0":
-    events_ingested.disconnect(dispatch_uid="inbox.broadcast")
+    events_ingested.disconnect(dispatch_uid="live.broadcast")
 layer = get_channel_layer()
 counts = {"group_send": 0, "async_to_sync": 0}
 real_group_send = layer.group_send

@@ -183,6 +183,9 @@ OUTBOX_MAX_ATTEMPTS = int(os.environ.get("OUTBOX_MAX_ATTEMPTS", 10))
 OUTBOX_BACKOFF_BASE = float(os.environ.get("OUTBOX_BACKOFF_BASE", 2))
 OUTBOX_BACKOFF_MAX = float(os.environ.get("OUTBOX_BACKOFF_MAX", 600))
 OUTBOX_TIMEOUT = float(os.environ.get("OUTBOX_TIMEOUT", 5))
+# Deliver from inside the server process (`make serve` sets it), so the embedded setup needs
+# no `deliver_outbox` beside it.
+OUTBOX_EMBEDDED_WORKER = os.environ.get("OUTBOX_EMBEDDED_WORKER", "") == "1"
 
 LOGGING = {
     "version": 1,

@@ -24,7 +24,7 @@ OUTCOMES = ("open", "completed", "failed", "canceled", "paused")
 # Share of each outcome in a batch: most workflows still wait on someone.
 _OUTCOME_WEIGHTS = {"open": 9, "completed": 6, "failed": 2, "canceled": 2, "paused": 1}
 
-# Demo people who can hold tasks, by team (see inbox.demo); erin is the manager.
+# Demo people who can hold tasks, by team (see demo.users); erin is the manager.
 TEAM_MEMBERS = {
     "finance": ("alice", "bob"),
     "legal": ("bob",),

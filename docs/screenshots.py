@@ -11,62 +11,30 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script from docs/
+
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from tests.support.server import free_port, stop, uvicorn_command, wait_until_up  # noqa: E402
 
 if TYPE_CHECKING:
     from playwright.sync_api import ViewportSize
-from pathlib import Path
-from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "screenshots"
 PYTHON = sys.executable
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 DESKTOP: ViewportSize = {"width": 1280, "height": 860}
 PHONE: ViewportSize = {"width": 390, "height": 844}
-
-
-def free_port(preferred: int) -> int:
-    """The preferred port if it is free, else any free one (never 8000, the dev server's)."""
-    for port in (preferred, 0):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            chosen = s.getsockname()[1]
-            if chosen != 8000:
-                return int(chosen)
-    raise RuntimeError("no free port")
 
 
 def manage(env: dict[str, str], *args: str) -> None:
     print("manage.py", *args, flush=True)
     subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True)
-
-
-def wait_until_up(port: int, server: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"uvicorn exited with {server.returncode}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
-    raise RuntimeError(f"uvicorn did not answer on port {port} within {timeout} s")
 
 
 def pick_tasks(env: dict[str, str]) -> dict[str, Any]:
@@ -178,7 +146,6 @@ def main() -> None:
     args = parser.parse_args()
     if not Path(CHROMIUM).exists():
         sys.exit(f"Chromium is needed at {CHROMIUM}")
-    sys.path.insert(0, str(ROOT))
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="inbox-screens-") as tmp:
         env = {
@@ -195,31 +162,16 @@ def main() -> None:
         tasks = pick_tasks(env)
         port = free_port(args.port)
         server = subprocess.Popen(
-            [
-                str(Path(PYTHON).parent / "uvicorn"),
-                "config.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            env=env,
+            uvicorn_command(port, "--log-level", "warning"), cwd=ROOT, env=env
         )
         try:
-            wait_until_up(port, server)
+            wait_until_up(f"http://127.0.0.1:{port}/accounts/login/", server)
             import django
 
-            django.setup()  # for inbox.demo's passwords; the pages come from the server
+            django.setup()  # for demo.users' passwords; the pages come from the server
             saved = shoot(f"http://127.0.0.1:{port}", tasks)
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
+            stop(server)
     print(f"{len(saved)} screenshots in {OUT.relative_to(ROOT)}/")
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Container
 from datetime import timedelta
 from typing import Any
 
@@ -127,7 +127,7 @@ Audience = tuple[str, int | None, int | None] | list[Any]
 
 
 def belongs_on_list(
-    mode: str, audience: Audience | None, *, user_id: int, group_ids: Iterable[int]
+    mode: str, audience: Audience | None, *, user_id: int, group_ids: Container[int]
 ) -> bool:
     """Whether a task with this audience is on this person's ``mode`` list: the rule of
     ``my_tasks`` ("mine") and ``team_queue`` ("queue"), for a task that is not loaded."""
@@ -136,7 +136,7 @@ def belongs_on_list(
     if mode == "mine":
         return bool(audience[1] == user_id)
     if mode == "queue":
-        return audience[2] in set(group_ids)
+        return audience[2] in group_ids
     return False
 
 

@@ -17,6 +17,7 @@ import pytest
 from django.test import Client
 from hypothesis import settings
 
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.server import Servers
 
 settings.register_profile("dev", max_examples=20, deadline=None)
@@ -24,15 +25,6 @@ settings.register_profile("ci", max_examples=200, deadline=None, print_blob=True
 settings.load_profile(
     os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
 )
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture

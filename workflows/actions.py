@@ -35,18 +35,14 @@ from workflows.schemas import validation_errors
 from workflows.wire import to_wire_object
 
 
-def record_action(*, event: WorkflowEvent, actor: str, action: str | None = None) -> Event:
+def record_action(*, event: WorkflowEvent, actor: str, action: str) -> Event:
     """Record what a person did as the contract's event and queue it for the engine.
 
     The event goes through the same ingest path as an engine's; the outbox command
     (``action`` is its kind: complete, reassign, claim, release, cancel, pause, resume) is
     written in the same transaction, so the engine hears of exactly the actions that were
     stored. Once the transaction commits, a first delivery attempt runs in the background.
-    Without ``action`` it is derived from the event type (a reassignment for
-    HumanTaskReassigned: claim and release must say so).
     """
-    if action is None:
-        action = outbox.ACTION_OF_KIND.get(type(event).__name__, "")
     if action not in OutboxCommand.Action.values:
         raise ValueError(f"unknown outbox action {action!r}")
     wire = to_wire_object(event, event_id=uuid.uuid4())

@@ -1,5 +1,3 @@
-import os
-
 from django.apps import AppConfig
 
 
@@ -10,6 +8,7 @@ class WorkflowsConfig(AppConfig):
     verbose_name = "Workflows"
 
     def ready(self) -> None:
+        from django.conf import settings
         from django.db import connections
 
         from workflows import fastsql, receivers
@@ -17,8 +16,7 @@ class WorkflowsConfig(AppConfig):
         for alias in connections:
             fastsql.check_vendor(connections[alias])
         receivers.connect()
-        if os.environ.get("OUTBOX_EMBEDDED_WORKER") == "1":
-            # `make serve`: deliver the outbox from this process, no extra command needed.
+        if settings.OUTBOX_EMBEDDED_WORKER:
             from workflows import outbox
 
             outbox.start_embedded_worker()

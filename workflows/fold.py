@@ -48,11 +48,11 @@ class Fold:
     steps: list[dict[str, Any]]
     tasks: dict[uuid.UUID, dict[str, Any]]
     # What a later fold needs beyond these rows to continue from here (FoldProgress.carry);
-    # kept in WorkflowInstance.fold_state.
+    # workflows.store keeps it in the FoldState model.
     carry: dict[str, Any] = field(default_factory=dict)
 
 
-def _instance_defaults(instance_id: uuid.UUID) -> dict[str, Any]:
+def instance_defaults(instance_id: uuid.UUID) -> dict[str, Any]:
     return {
         "instance_id": instance_id,
         "workflow_name": "",
@@ -84,7 +84,7 @@ def _instance_defaults(instance_id: uuid.UUID) -> dict[str, Any]:
     }
 
 
-def _task_defaults(task_id: uuid.UUID, step_name: str) -> dict[str, Any]:
+def task_defaults(task_id: uuid.UUID, step_name: str) -> dict[str, Any]:
     return {
         "task_id": task_id,
         "step_name": step_name,
@@ -110,7 +110,7 @@ def _task_defaults(task_id: uuid.UUID, step_name: str) -> dict[str, Any]:
     }
 
 
-def _step_defaults(step_name: str, attempt: int) -> dict[str, Any]:
+def step_defaults(step_name: str, attempt: int) -> dict[str, Any]:
     return {
         "step_name": step_name,
         "attempt": attempt,
@@ -153,7 +153,7 @@ class FoldProgress:
 
     @classmethod
     def empty(cls, instance_id: uuid.UUID) -> FoldProgress:
-        return cls(_instance_defaults(instance_id), [], {}, {})
+        return cls(instance_defaults(instance_id), [], {}, {})
 
     def carry(self) -> dict[str, Any]:
         key = self.last_key
@@ -178,7 +178,7 @@ def resume(
     """The fold state whose rows and ``carry`` these are; None if they do not fit together.
 
     ``instance``, ``steps`` and ``tasks`` hold the fold's own fields only (as
-    ``_instance_defaults``, ``_step_defaults``, ``_task_defaults``); they are copied.
+    ``instance_defaults``, ``step_defaults``, ``task_defaults``); they are copied.
     """
     if not isinstance(carry, dict) or carry.get("v") != FOLD_STATE_VERSION or not carry["last"]:
         return None
@@ -219,7 +219,7 @@ def _fold_into(state: FoldProgress, events: Iterable[EventRow]) -> None:
     def run_to_close(step_name: str) -> dict[str, Any]:
         run = latest_run.get(step_name)
         if run is None or run["ended_at"] is not None or run["status"] != StepStatus.RUNNING:
-            run = _step_defaults(step_name, (run["attempt"] + 1) if run else 1)
+            run = step_defaults(step_name, (run["attempt"] + 1) if run else 1)
             steps.append(run)
             latest_run[step_name] = run
         return run
@@ -310,7 +310,7 @@ def _fold_into(state: FoldProgress, events: Iterable[EventRow]) -> None:
         elif t == "StepStarted":
             run = latest_run.get(p["step_name"])
             if run is None or run["ended_at"] is not None or run["status"] != StepStatus.RUNNING:
-                run = _step_defaults(p["step_name"], (run["attempt"] + 1) if run else 1)
+                run = step_defaults(p["step_name"], (run["attempt"] + 1) if run else 1)
                 steps.append(run)
                 latest_run[p["step_name"]] = run
             if run["started_at"] is None:
@@ -344,7 +344,7 @@ def _fold_into(state: FoldProgress, events: Iterable[EventRow]) -> None:
                 run["duration_seconds"] = (ts - run["started_at"]).total_seconds()
         elif t in ("HumanTaskCreated", "HumanTaskCompleted", "HumanTaskReassigned"):
             task_id = uuid.UUID(str(p["task_id"]))
-            task = tasks.setdefault(task_id, _task_defaults(task_id, p["step_name"]))
+            task = tasks.setdefault(task_id, task_defaults(task_id, p["step_name"]))
             if t == "HumanTaskCreated":
                 if task["created_at"] is None:
                     task.update(

@@ -404,7 +404,7 @@ class HumanTask(models.Model):
 class FoldState(models.Model):
     """What an instance's fold needs, beyond its projection rows, to go on from them.
 
-    ``projections.refold`` writes it with the rows, in the same transaction. Ingest of
+    ``workflows.store.refold`` writes it with the rows, in the same transaction. Ingest of
     events that all sort after the last one folded continues the fold from it instead of
     re-reading the instance's whole history. Nothing else reads it; without it (or if it
     does not fit the rows) the next ingest folds the instance from the log.
@@ -417,7 +417,7 @@ class FoldState(models.Model):
         primary_key=True,
         related_name="+",
     )
-    state = models.JSONField(help_text="projections.FoldState.carry()")
+    state = models.JSONField(help_text="workflows.fold.FoldProgress.carry()")
 
     class Meta:
         db_table = "inbox_foldstate"

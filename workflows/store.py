@@ -21,12 +21,12 @@ from workflows.fold import (
     EventRow,
     Fold,
     FoldProgress,
-    _instance_defaults,
-    _step_defaults,
-    _task_defaults,
     fold_instance,
     fold_more,
+    instance_defaults,
     resume,
+    step_defaults,
+    task_defaults,
 )
 from workflows.models import Event, FoldState, HumanTask, StepRun, WorkflowInstance
 
@@ -49,9 +49,9 @@ class Changes:
     tasks: list[TaskChange] = field(default_factory=list)
 
 
-_INSTANCE_KEYS = list(_instance_defaults(uuid.UUID(int=0)))  # instance_id first
-_STEP_KEYS = list(_step_defaults("", 1))
-_TASK_KEYS = list(_task_defaults(uuid.UUID(int=0), ""))  # task_id first
+_INSTANCE_KEYS = list(instance_defaults(uuid.UUID(int=0)))  # instance_id first
+_STEP_KEYS = list(step_defaults("", 1))
+_TASK_KEYS = list(task_defaults(uuid.UUID(int=0), ""))  # task_id first
 _TASK_ROW = [*_TASK_KEYS, "instance_id", "assignee_user_id", "assignee_group_id"]
 _TASK_ROW += ["completed_by_user_id"]
 

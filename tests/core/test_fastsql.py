@@ -1,4 +1,4 @@
-"""inbox.fastsql: raw reads and writes agree with the ORM on whichever database runs the suite.
+"""workflows.fastsql: raw reads and writes agree with the ORM on whichever database runs the suite.
 
 Run on SQLite by default and on PostgreSQL with DATABASE_URL=postgres://...: the values
 written here must read back through the ORM exactly as if the ORM had written them, and
@@ -96,7 +96,7 @@ def test_select_in_and_count_in_split_long_key_lists() -> None:
 
 
 def _instance_row(iid: uuid.UUID, **over: object) -> tuple[object, ...]:
-    values = {**fold._instance_defaults(iid), **over}
+    values = {**fold.instance_defaults(iid), **over}
     return (*(values[k] for k in store._INSTANCE_KEYS), WHEN)
 
 
@@ -121,7 +121,7 @@ def test_upsert_inserts_updates_and_keeps_the_listed_columns() -> None:
     table = fastsql.table_of(HumanTask, *store._TASK_ROW, "updated_at", "version")
 
     def row(user: int | None, group: int | None, **over: object) -> tuple[object, ...]:
-        values = {**fold._task_defaults(tid, "approve"), **over}
+        values = {**fold.task_defaults(tid, "approve"), **over}
         folded = (values[k] for k in store._TASK_KEYS)
         return (*folded, iid, user, group, None, WHEN, 0)
 

@@ -224,7 +224,7 @@ def test_record_action_writes_one_event_and_one_outbox_command() -> None:
     event = WorkflowCanceled(
         instance_id=uuid.UUID(iid), timestamp=f.at(5), reason="no longer needed"
     )
-    stored = record_action(event=event, actor="admin")
+    stored = record_action(event=event, actor="admin", action="cancel")
     assert Event.objects.count() == events_before + 1
     assert OutboxCommand.objects.count() == 1
     command = OutboxCommand.objects.get()
@@ -251,7 +251,7 @@ def test_record_action_is_one_transaction() -> None:
         ),
         pytest.raises(DatabaseError),
     ):
-        record_action(event=event, actor="admin")
+        record_action(event=event, actor="admin", action="cancel")
     assert Event.objects.count() == 0
     assert WorkflowInstance.objects.count() == 0
     assert OutboxCommand.objects.count() == 0
@@ -261,7 +261,7 @@ def test_record_action_refuses_an_invalid_event() -> None:
     event = WorkflowCanceled(instance_id=uuid.uuid4(), timestamp=f.at(5), reason="x" * 10)
     bad = WorkflowCanceled(instance_id=event.instance_id, timestamp=f.at(5), reason=None)  # type: ignore[arg-type]
     with pytest.raises(IngestError, match="reason"):
-        record_action(event=bad, actor="admin")
+        record_action(event=bad, actor="admin", action="cancel")
     assert Event.objects.count() == OutboxCommand.objects.count() == 0
 
 
@@ -301,6 +301,7 @@ def test_each_event_records_the_person_behind_it() -> None:
             instance_id=uuid.UUID(iid), timestamp=f.at(4), reason="gone", canceled_by="someone-else"
         ),
         actor="admin",
+        action="cancel",
     )
     actors = dict(Event.objects.values_list("type", "actor"))
     assert actors == {

@@ -1,4 +1,4 @@
-"""inbox.schemacheck: its "certainly valid" never lets through what jsonschema refuses."""
+"""workflows.schemas.plainly_valid never lets through what jsonschema refuses."""
 
 from __future__ import annotations
 

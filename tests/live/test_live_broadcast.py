@@ -64,7 +64,7 @@ def test_one_failing_group_does_not_stop_the_others(
     layer: RecordingLayer, caplog: pytest.LogCaptureFixture
 ) -> None:
     layer.fail = {broadcast.user_group(1)}
-    with caplog.at_level(logging.ERROR, logger="inbox.broadcast"):
+    with caplog.at_level(logging.ERROR, logger="live.broadcast"):
         broadcast.send_many(messages(3))
     assert [g for g, _, _ in layer.sent] == [broadcast.user_group(0), broadcast.user_group(2)]
     assert "live broadcast to user.1 failed" in caplog.text
@@ -76,7 +76,7 @@ async def test_sync_code_on_a_thread_with_a_running_loop_still_sends(
     # What Playwright's sync API does: test code runs on a thread whose loop is running.
     # async_to_sync refuses to run there; the sends go to a worker thread instead.
     asyncio.get_running_loop()
-    with caplog.at_level(logging.ERROR, logger="inbox.broadcast"):
+    with caplog.at_level(logging.ERROR, logger="live.broadcast"):
         broadcast.send_many(messages(5))  # a plain sync call, not awaited
     assert "failed" not in caplog.text
     assert len(layer.sent) == 5

@@ -112,6 +112,24 @@ def step_skipped(
     return _event("StepSkipped", instance_id, ts, **{"step_name": step_name, **overrides})
 
 
+def _task_event(
+    type_name: str,
+    instance_id: Any,
+    ts: Timestamp,
+    task_id: Any,
+    step_name: str,
+    defaults: dict[str, Any],
+    overrides: dict[str, Any],
+) -> dict[str, Any]:
+    fields = {
+        "step_name": step_name,
+        "task_id": new_id() if task_id is None else task_id,
+        **defaults,
+        **overrides,
+    }
+    return _event(type_name, instance_id, ts, **fields)
+
+
 def human_task_created(
     instance_id: Any,
     ts: Timestamp = 0,
@@ -119,14 +137,8 @@ def human_task_created(
     step_name: str = "approve",
     **overrides: Any,
 ) -> dict[str, Any]:
-    fields = {
-        "step_name": step_name,
-        "task_id": new_id() if task_id is None else task_id,
-        "assignee": "alice",
-        "title": "Approve expense report",
-        **overrides,
-    }
-    return _event("HumanTaskCreated", instance_id, ts, **fields)
+    defaults = {"assignee": "alice", "title": "Approve expense report"}
+    return _task_event("HumanTaskCreated", instance_id, ts, task_id, step_name, defaults, overrides)
 
 
 def human_task_completed(
@@ -136,13 +148,10 @@ def human_task_completed(
     step_name: str = "approve",
     **overrides: Any,
 ) -> dict[str, Any]:
-    fields = {
-        "step_name": step_name,
-        "task_id": new_id() if task_id is None else task_id,
-        "completed_by": "alice",
-        **overrides,
-    }
-    return _event("HumanTaskCompleted", instance_id, ts, **fields)
+    defaults = {"completed_by": "alice"}
+    return _task_event(
+        "HumanTaskCompleted", instance_id, ts, task_id, step_name, defaults, overrides
+    )
 
 
 def human_task_reassigned(
@@ -152,13 +161,10 @@ def human_task_reassigned(
     step_name: str = "approve",
     **overrides: Any,
 ) -> dict[str, Any]:
-    fields = {
-        "step_name": step_name,
-        "task_id": new_id() if task_id is None else task_id,
-        "to_assignee": "bob",  # from_assignee is optional: pass it to send it
-        **overrides,
-    }
-    return _event("HumanTaskReassigned", instance_id, ts, **fields)
+    defaults = {"to_assignee": "bob"}  # from_assignee is optional: pass it to send it
+    return _task_event(
+        "HumanTaskReassigned", instance_id, ts, task_id, step_name, defaults, overrides
+    )
 
 
 BUILDERS = {

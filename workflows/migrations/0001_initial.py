@@ -205,7 +205,7 @@ class Migration(migrations.Migration):
                     name='FoldState',
                     fields=[
                         ('instance', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='+', serialize=False, to='workflows.workflowinstance', to_field='instance_id')),
-                        ('state', models.JSONField(help_text='projections.FoldState.carry()')),
+                        ('state', models.JSONField(help_text='workflows.fold.FoldProgress.carry()')),
                     ],
                     options={
                         'db_table': 'inbox_foldstate',
