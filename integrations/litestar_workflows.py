@@ -408,9 +408,10 @@ class DashboardEventBus:
             if len(batch) > 1:
                 return ("smaller", text, None)
             return ("refused", f"413 for a single event: {text}", None)
-        if status in (400, 404, 405, 415):
+        if status in (400, 415):
             return ("refused", f"{status}: {text}", None)
-        # 401/403 (a token problem an operator can fix), 408, 429, 5xx: keep and retry.
+        # 401/403 (a token an operator can fix), 404/405 (a dashboard URL or proxy they can
+        # fix), 408, 429, 5xx: keep and retry, so a configuration slip loses nothing.
         return ("retry", f"{self.events_url} answered {status}: {text[:300]}", None)
 
     def _dequeue(self, batch: list[dict[str, Any]]) -> None:
