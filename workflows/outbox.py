@@ -5,12 +5,13 @@ delivered by whoever gets to it first: the attempt right after the commit (a sma
 background thread, ``deliver_soon``), the embedded worker thread of ``make serve``, or
 ``manage.py deliver_outbox``. Any number of them may run at once.
 
-How a command is claimed: in a short transaction (``select_for_update(skip_locked=True)`` on
-PostgreSQL; SQLite's BEGIN IMMEDIATE serialises claimers) the worker picks due commands and
-takes a *lease* with a conditional update: ``attempts`` + 1, ``last_attempt_at`` = now and
-``next_attempt_at`` = now + the lease. Only one claimer's update matches, and nobody else
-sees the command as due until the lease runs out, so a command is not sent twice unless a
-worker dies mid-delivery (then it is sent again when the lease expires: at least once). The
+How a command is claimed: in a short transaction the worker picks due commands and takes a
+*lease* on them with one update: ``attempts`` + 1, ``last_attempt_at`` = now and
+``next_attempt_at`` = now + the lease. No other claimer can pick the same commands meanwhile:
+on PostgreSQL they are row-locked (``select_for_update(skip_locked=True)``, so others skip
+them), and SQLite's BEGIN IMMEDIATE (config/settings.py) lets one writer in at a time. Nobody
+else sees the command as due until the lease runs out, so a command is not sent twice unless
+a worker dies mid-delivery (then it is sent again when the lease expires: at least once). The
 HTTP call runs outside any transaction, so actions are never held up by a slow engine. The
 outcome is written only by the claimer (matched by its ``last_attempt_at``).
 
@@ -42,7 +43,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import OperationalError, close_old_connections, connection, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -243,32 +244,22 @@ def due_commands(now: datetime) -> Any:
 
 
 def _claim(limit: int, instance_id: Any = None) -> list[OutboxCommand]:
-    """Take a lease on up to ``limit`` due commands; each is ours alone until it ends."""
+    """Take a lease on up to ``limit`` due commands; each is ours alone until it ends (the
+    module's docstring says why no other claimer can take them meanwhile)."""
     now = timezone.now()
-    claimed: list[OutboxCommand] = []
     with transaction.atomic():
         qs = due_commands(now)
         if instance_id is not None:
             qs = qs.filter(instance_id=instance_id)
         if connection.features.has_select_for_update_skip_locked:
             qs = qs.select_for_update(skip_locked=True, of=("self",))
-        for command in list(qs[:limit]):
-            same_lease = (
-                Q(next_attempt_at=command.next_attempt_at)
-                if command.next_attempt_at
-                else Q(next_attempt_at__isnull=True)
-            )
-            won = OutboxCommand.objects.filter(
-                same_lease, pk=command.pk, status=command.status, attempts=command.attempts
-            )
-            if won.update(
-                attempts=command.attempts + 1,
-                last_attempt_at=now,
-                next_attempt_at=now + _lease(),
-            ):
-                command.attempts += 1
-                command.last_attempt_at = now
-                claimed.append(command)
+        claimed = list(qs[:limit])
+        OutboxCommand.objects.filter(pk__in=[c.pk for c in claimed]).update(
+            attempts=F("attempts") + 1, last_attempt_at=now, next_attempt_at=now + _lease()
+        )
+    for command in claimed:
+        command.attempts += 1
+        command.last_attempt_at = now
     return claimed
 
 
