@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 Status = OutboxCommand.Status
 UNDELIVERED = (Status.PENDING, Status.FAILED)
 
-# The action of an event type, for commands recorded before actions were named.
+# The action of an event type (``actions.record_action`` names claim and release itself).
 ACTION_OF_KIND = {
     "HumanTaskCompleted": "complete",
     "HumanTaskReassigned": "reassign",
@@ -72,12 +72,12 @@ class Refused(Exception):
     (any other exception is retried)."""
 
 
-# --- settings ------------------------------------------------------------------------------
+# --- settings (read at call time; config/settings.py defines each, with its default) ------
 
 
 def backend() -> str:
     """``none``, ``webhook`` or ``callable`` (config/settings.py picks the default)."""
-    return (getattr(settings, "OUTBOX_BACKEND", "none") or "none").strip().lower()
+    return str(settings.OUTBOX_BACKEND)
 
 
 def enabled() -> bool:
@@ -85,11 +85,11 @@ def enabled() -> bool:
 
 
 def _max_attempts() -> int:
-    return max(1, int(getattr(settings, "OUTBOX_MAX_ATTEMPTS", 10)))
+    return max(1, int(settings.OUTBOX_MAX_ATTEMPTS))
 
 
 def _timeout() -> float:
-    return float(getattr(settings, "OUTBOX_TIMEOUT", 5))
+    return float(settings.OUTBOX_TIMEOUT)
 
 
 def _lease() -> timedelta:
@@ -99,8 +99,8 @@ def _lease() -> timedelta:
 
 def backoff_delay(attempts: int) -> float:
     """Seconds until the next attempt after ``attempts`` failed ones: full jitter."""
-    base = float(getattr(settings, "OUTBOX_BACKOFF_BASE", 2))
-    cap = float(getattr(settings, "OUTBOX_BACKOFF_MAX", 600))
+    base = float(settings.OUTBOX_BACKOFF_BASE)
+    cap = float(settings.OUTBOX_BACKOFF_MAX)
     return random.uniform(0, min(cap, base * 2 ** min(attempts, 32)))
 
 
@@ -111,7 +111,7 @@ def command_body(command: OutboxCommand) -> dict[str, Any]:
     """The command as docs/engines.md describes it."""
     return {
         "id": str(command.command_id),
-        "kind": command.action or ACTION_OF_KIND.get(command.kind, command.kind),
+        "kind": command.action or command.kind,  # 0002 named the actions of older rows
         "instance_id": str(command.instance_id),
         "task_id": str(command.task_id) if command.task_id else None,
         "actor": command.actor,
@@ -133,8 +133,7 @@ def sign(secret: str | bytes, timestamp: str, raw_body: bytes) -> str:
 
 def secrets_in_use() -> list[str]:
     """OUTBOX_WEBHOOK_SECRET; during a rotation, several separated by commas (new first)."""
-    raw = getattr(settings, "OUTBOX_WEBHOOK_SECRET", "") or ""
-    return [s.strip() for s in raw.split(",") if s.strip()]
+    return [s.strip() for s in settings.OUTBOX_WEBHOOK_SECRET.split(",") if s.strip()]
 
 
 def signed_headers(command_id: str, raw_body: bytes, now: float | None = None) -> dict[str, str]:
@@ -183,7 +182,7 @@ def _answer_error(response: Any) -> str:
 def send_webhook(body: dict[str, Any]) -> Outcome:
     import httpx
 
-    url = getattr(settings, "OUTBOX_WEBHOOK_URL", "")
+    url = settings.OUTBOX_WEBHOOK_URL
     if not url:
         return Outcome(False, error="OUTBOX_WEBHOOK_URL is not set")
     if not secrets_in_use():
@@ -204,7 +203,7 @@ def send_webhook(body: dict[str, Any]) -> Outcome:
 
 
 def send_callable(body: dict[str, Any]) -> Outcome:
-    path = getattr(settings, "OUTBOX_CALLABLE", "")
+    path = settings.OUTBOX_CALLABLE
     if not path:
         return Outcome(False, error="OUTBOX_CALLABLE is not set")
     try:
