@@ -150,7 +150,7 @@ class OutboxCommand(models.Model):
     kind = models.CharField(max_length=32, help_text="The event type the engine must act on.")
     action = models.CharField(max_length=16, choices=Action.choices, blank=True)
     actor = models.CharField(max_length=150, blank=True, help_text="The dashboard username.")
-    instance_id = models.UUIDField(db_index=True)
+    instance_id = models.UUIDField()  # indexed with id (outbox_instance_order_idx)
     task_id = models.UUIDField(null=True, blank=True, db_index=True)
     payload = models.JSONField(help_text="The event's wire object.")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
@@ -164,7 +164,6 @@ class OutboxCommand(models.Model):
         db_table = "inbox_outboxcommand"
         ordering = ["id"]
         indexes = [
-            models.Index(fields=["delivered_at", "id"]),
             models.Index(fields=["status", "next_attempt_at"], name="outbox_status_next_idx"),
             models.Index(fields=["instance_id", "id"], name="outbox_instance_order_idx"),
         ]

@@ -5,6 +5,7 @@ delivery status with its retry schedule.
 existing row the same UUID), then made unique and required. Existing rows get their action
 from the event type (a claim or release was recorded as a reassignment), their task and
 actor from the event, and ``delivered`` if they carry a delivery time, else ``pending``.
+The indexes of the old pending query (``delivered_at``) and on ``instance_id`` alone go.
 """
 
 import uuid
@@ -113,5 +114,10 @@ class Migration(migrations.Migration):
         migrations.AddIndex(
             model_name="outboxcommand",
             index=models.Index(fields=["instance_id", "id"], name="outbox_instance_order_idx"),
+        ),
+        # Made redundant: the status index finds what is due, the one above an instance's.
+        migrations.RemoveIndex(model_name="outboxcommand", name="inbox_outbo_deliver_e6d962_idx"),
+        migrations.AlterField(
+            model_name="outboxcommand", name="instance_id", field=models.UUIDField()
         ),
     ]
