@@ -8,7 +8,6 @@ adapter's own verifier (``integrations.litestar_workflows.DashboardCommands.veri
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 import uuid
@@ -23,6 +22,7 @@ from django.utils import timezone
 
 from integrations.litestar_workflows import DashboardCommands
 from tests.support.inbox_world import PASSWORD, make_people, make_task
+from tests.support.server import free_port
 from workflows import actions, outbox
 from workflows.models import OutboxCommand
 
@@ -41,7 +41,6 @@ class Receiver:
         self.received: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.refused: list[str] = []
-        self.times: list[float] = []
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -55,7 +54,6 @@ class Receiver:
                 else:
                     receiver.received.append(json.loads(raw))
                     receiver.headers.append(headers)
-                    receiver.times.append(time.time())
                     status, body = receiver.script.pop(0) if receiver.script else receiver.default
                 data = json.dumps(body).encode()
                 self.send_response(status)
@@ -81,12 +79,6 @@ class Receiver:
         return [c["id"] for c in self.received]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def webhook(settings: Any) -> Any:
     receiver = Receiver()
@@ -107,7 +99,7 @@ def inline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(outbox, "_background", lambda fn: fn())
 
 
-def make_due(*commands: OutboxCommand) -> None:
+def make_due() -> None:
     """Let time pass: every scheduled retry is due now."""
     OutboxCommand.objects.filter(status=Status.FAILED).update(
         next_attempt_at=timezone.now() - timedelta(seconds=1)
