@@ -10,7 +10,9 @@ adapter's ``DashboardCommands.verify``):
    idle), each delivered by the attempt right after its commit; the delay from the commit
    (when ``deliver_soon`` is called) to the receiver's receipt, p50 / p95 / max.
 
-    .venv/bin/python bench/outbox.py [--commands 1000] [--actions 200]
+    .venv/bin/python bench/outbox.py [--commands 1000] [--actions 200] [--no-nodelay]
+
+``--no-nodelay``: the receiver without TCP_NODELAY (what bench/README.md says it costs).
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ def setup(db: Path) -> None:
 
 
 class Receiver:
-    def __init__(self) -> None:
+    def __init__(self, nodelay: bool = True) -> None:
         from integrations.litestar_workflows import DashboardCommands
 
         verifier = DashboardCommands(object(), secret=SECRET)
@@ -64,7 +66,8 @@ class Receiver:
                 super().setup()
                 # headers and body go out in two writes: without this, Nagle and the
                 # client's delayed ACK add 40 ms to every keep-alive request
-                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if nodelay:
+                    self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
@@ -124,6 +127,7 @@ def main() -> None:
     parser.add_argument("--commands", type=int, default=1000)
     parser.add_argument("--actions", type=int, default=200)
     parser.add_argument("--pause", type=float, default=0.02, help="seconds between actions")
+    parser.add_argument("--no-nodelay", action="store_true", help="receiver without TCP_NODELAY")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -135,7 +139,7 @@ def main() -> None:
         from workflows.models import OutboxCommand
 
         logging.getLogger("httpx").setLevel(logging.WARNING)
-        receiver = Receiver()
+        receiver = Receiver(nodelay=not args.no_nodelay)
         user = User.objects.get_or_create(username="bench")[0]
         settings.OUTBOX_WEBHOOK_URL = receiver.url
         settings.OUTBOX_WEBHOOK_SECRET = SECRET
@@ -179,7 +183,11 @@ def main() -> None:
             if str(ids[pk]) in receiver.received
         ]
 
-        print(f"python {sys.version.split()[0]}, SQLite (WAL file), receiver on 127.0.0.1")
+        nodelay = "without" if args.no_nodelay else "with"
+        print(
+            f"python {sys.version.split()[0]}, SQLite (WAL file), "
+            f"receiver on 127.0.0.1 {nodelay} TCP_NODELAY"
+        )
         print(
             f"throughput: {args.commands} commands in {elapsed:.2f} s = "
             f"{args.commands / elapsed:,.0f} commands/s (one worker, deliver_due)"
