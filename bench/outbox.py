@@ -162,12 +162,12 @@ def main() -> None:
         )
 
         # 2. commit → receipt, the worker idle
-        committed: dict[int, float] = {}
+        committed: dict[Any, float] = {}  # instance id -> commit time (one action each)
         real = outbox.deliver_soon
 
-        def stamped(pk: int) -> None:
-            committed[pk] = time.perf_counter()
-            real(pk)
+        def stamped(instance_id: Any) -> None:
+            committed[instance_id] = time.perf_counter()
+            real(instance_id)
 
         outbox.deliver_soon = stamped  # record_action's on_commit looks it up at call time
         for task in tasks[args.commands :]:
@@ -176,11 +176,15 @@ def main() -> None:
         deadline = time.time() + 10
         while len(receiver.received) < args.commands + args.actions and time.time() < deadline:
             time.sleep(0.01)
-        ids = dict(OutboxCommand.objects.filter(pk__in=committed).values_list("pk", "command_id"))
+        ids = dict(
+            OutboxCommand.objects.filter(instance_id__in=committed).values_list(
+                "instance_id", "command_id"
+            )
+        )
         delays = [
-            (receiver.received[str(ids[pk])] - at) * 1000
-            for pk, at in committed.items()
-            if str(ids[pk]) in receiver.received
+            (receiver.received[str(ids[iid])] - at) * 1000
+            for iid, at in committed.items()
+            if str(ids[iid]) in receiver.received
         ]
 
         nodelay = "without" if args.no_nodelay else "with"

@@ -58,7 +58,7 @@ def record_action(*, event: WorkflowEvent, actor: str, action: str) -> Event:
             task_id=stored.task_id,
             payload=wire,
         )
-        transaction.on_commit(partial(outbox.deliver_soon, command.pk))
+        transaction.on_commit(partial(outbox.deliver_soon, command.instance_id))
     return stored
 
 

@@ -34,6 +34,7 @@ import logging
 import random
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db import OperationalError, close_old_connections, connection, transaction
+from django.db import close_old_connections, connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -262,24 +263,7 @@ def _claim(limit: int, instance_id: Any = None) -> list[OutboxCommand]:
     return claimed
 
 
-def _retrying(fn: Callable[[], Any], tries: int = 6) -> Any:
-    """``fn()``, again after a short wait when the database is busy (SQLite's write lock
-    under contention), unless we are inside someone's transaction."""
-    for n in range(tries):
-        try:
-            return fn()
-        except OperationalError:
-            if connection.in_atomic_block or n == tries - 1:
-                raise
-            time.sleep(0.02 * 2**n)
-    return None
-
-
 def _record(command: OutboxCommand, outcome: Outcome) -> None:
-    _retrying(lambda: _write_outcome(command, outcome))
-
-
-def _write_outcome(command: OutboxCommand, outcome: Outcome) -> None:
     now = timezone.now()
     mine = OutboxCommand.objects.filter(pk=command.pk, last_attempt_at=command.last_attempt_at)
     if outcome.ok:
@@ -316,7 +300,7 @@ def deliver_due(limit: int = 100, *, instance_id: Any = None) -> int:
         return 0
     attempted = 0
     while attempted < limit:
-        batch = _retrying(partial(_claim, min(50, limit - attempted), instance_id))
+        batch = _claim(min(50, limit - attempted), instance_id)
         if not batch:
             break
         for command in batch:
@@ -334,7 +318,7 @@ def retry(command: OutboxCommand) -> bool:
     )
     if changed:
         command.refresh_from_db()
-        transaction.on_commit(lambda: deliver_soon(command.pk))
+        transaction.on_commit(partial(deliver_soon, command.instance_id))
     return bool(changed)
 
 
@@ -384,21 +368,15 @@ def _background(fn: Callable[[], Any]) -> None:
     _executor.submit(_in_thread, fn)
 
 
-def _attempt_after_commit(pk: int) -> None:
-    """Deliver this command, and any queued behind it for its instance, now."""
-    instance_id = OutboxCommand.objects.filter(pk=pk).values_list("instance_id", flat=True).first()
-    if instance_id is not None:
-        deliver_due(limit=20, instance_id=instance_id)
-
-
-def deliver_soon(pk: int) -> None:
-    """After an action's commit: try its command (and the ones queued behind it) at once, in
-    the background. Never raises; does nothing with OUTBOX_BACKEND=none."""
+def deliver_soon(instance_id: uuid.UUID) -> None:
+    """After an action's commit: deliver the instance's due commands (the new one and any
+    queued behind an earlier one) at once, in the background. Never raises; does nothing
+    with OUTBOX_BACKEND=none."""
     try:
         if enabled():
-            _background(lambda: _attempt_after_commit(pk))
+            _background(partial(deliver_due, limit=20, instance_id=instance_id))
     except Exception:
-        log.exception("outbox: cannot schedule command %s", pk)
+        log.exception("outbox: cannot schedule delivery for instance %s", instance_id)
 
 
 def run_worker(stop: threading.Event, idle: float = 0.5, batch: int = 100) -> None:
