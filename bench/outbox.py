@@ -18,23 +18,22 @@ adapter's ``DashboardCommands.verify``):
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
-import socket
 import statistics
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from tests.support.receiver import CommandReceiver  # noqa: E402
+
 SECRET = "bench-secret"
 
 
@@ -48,48 +47,6 @@ def setup(db: Path) -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-
-
-class Receiver:
-    def __init__(self, nodelay: bool = True) -> None:
-        from integrations.litestar_workflows import DashboardCommands
-
-        verifier = DashboardCommands(object(), secret=SECRET)
-        self.received: dict[str, float] = {}
-        self.refused = 0
-        me = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def setup(self) -> None:
-                super().setup()
-                # headers and body go out in two writes: without this, Nagle and the
-                # client's delayed ACK add 40 ms to every keep-alive request
-                if nodelay:
-                    self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                if verifier.verify(dict(self.headers.items()), raw):
-                    me.refused += 1
-                    status = 401
-                else:
-                    me.received[json.loads(raw)["id"]] = time.perf_counter()
-                    status = 200
-                body = b'{"status":"applied"}'
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/dashboard/commands"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
 def make_tasks(n: int) -> list[Any]:
@@ -139,7 +96,7 @@ def main() -> None:
         from workflows.models import OutboxCommand
 
         logging.getLogger("httpx").setLevel(logging.WARNING)
-        receiver = Receiver(nodelay=not args.no_nodelay)
+        receiver = CommandReceiver(SECRET, nodelay=not args.no_nodelay)
         user = User.objects.get_or_create(username="bench")[0]
         settings.OUTBOX_WEBHOOK_URL = receiver.url
         settings.OUTBOX_WEBHOOK_SECRET = SECRET
@@ -182,9 +139,9 @@ def main() -> None:
             )
         )
         delays = [
-            (receiver.received[str(ids[iid])] - at) * 1000
+            (receiver.received_at[str(ids[iid])] - at) * 1000
             for iid, at in committed.items()
-            if str(ids[iid]) in receiver.received
+            if str(ids[iid]) in receiver.received_at
         ]
 
         nodelay = "without" if args.no_nodelay else "with"
@@ -201,7 +158,7 @@ def main() -> None:
             f"p50 {statistics.median(delays):.1f} ms, p95 {pct(delays, 95):.1f} ms, "
             f"max {max(delays):.1f} ms"
         )
-        print(f"refused signatures: {receiver.refused}")
+        print(f"refused signatures: {len(receiver.refused)}")
         ok = len(delays) == args.actions and pct(delays, 95) < 100
         print("target p95 < 100 ms:", "met" if ok else "NOT met")
 

@@ -7,12 +7,10 @@ adapter's own verifier (``integrations.litestar_workflows.DashboardCommands.veri
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -22,6 +20,7 @@ from django.utils import timezone
 
 from integrations.litestar_workflows import DashboardCommands
 from tests.support.inbox_world import PASSWORD, make_people, make_task
+from tests.support.receiver import CommandReceiver
 from tests.support.server import free_port
 from workflows import actions, outbox
 from workflows.models import OutboxCommand
@@ -30,58 +29,9 @@ SECRET = "test-webhook-secret"
 Status = OutboxCommand.Status
 
 
-class Receiver:
-    """An engine's webhook: verifies each request, then answers from a script (default
-    200 applied) and remembers what it accepted."""
-
-    def __init__(self, port: int = 0, secret: str = SECRET) -> None:
-        self.verifier = DashboardCommands(object(), secret=secret)
-        self.script: list[tuple[int, dict[str, Any]]] = []
-        self.default: tuple[int, dict[str, Any]] = (200, {"status": "applied"})
-        self.received: list[dict[str, Any]] = []
-        self.headers: list[dict[str, str]] = []
-        self.refused: list[str] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                headers = dict(self.headers.items())
-                problem = receiver.verifier.verify(headers, raw)
-                if problem:
-                    receiver.refused.append(problem)
-                    status, body = 401, {"error": problem}
-                else:
-                    receiver.received.append(json.loads(raw))
-                    receiver.headers.append(headers)
-                    status, body = receiver.script.pop(0) if receiver.script else receiver.default
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/dashboard/commands"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    @property
-    def ids(self) -> list[str]:
-        return [c["id"] for c in self.received]
-
-
 @pytest.fixture
 def webhook(settings: Any) -> Any:
-    receiver = Receiver()
+    receiver = CommandReceiver(SECRET)
     settings.OUTBOX_BACKEND = "webhook"
     settings.OUTBOX_WEBHOOK_URL = receiver.url
     settings.OUTBOX_WEBHOOK_SECRET = SECRET
@@ -157,7 +107,7 @@ def test_backend_none_sends_nothing_and_says_recorded(settings: Any) -> None:
 
 
 @pytest.mark.django_db
-def test_body_and_headers_follow_the_contract(webhook: Receiver) -> None:
+def test_body_and_headers_follow_the_contract(webhook: CommandReceiver) -> None:
     command = completed_task(make_people())
     assert outbox.deliver_due() == 1
 
@@ -194,7 +144,7 @@ def test_a_tampered_or_stale_request_is_refused_by_the_receiver_verifier(setting
 
 
 @pytest.mark.django_db
-def test_a_wrong_secret_is_refused_and_retried(webhook: Receiver, settings: Any) -> None:
+def test_a_wrong_secret_is_refused_and_retried(webhook: CommandReceiver, settings: Any) -> None:
     settings.OUTBOX_WEBHOOK_SECRET = "not-the-engines-secret"
     command = completed_task(make_people())
     outbox.deliver_due()
@@ -217,7 +167,7 @@ def test_backoff_is_full_jitter_capped(settings: Any) -> None:
 
 
 @pytest.mark.django_db
-def test_failures_are_retried_with_backoff_then_delivered(webhook: Receiver) -> None:
+def test_failures_are_retried_with_backoff_then_delivered(webhook: CommandReceiver) -> None:
     webhook.script = [(500, {"error": "db down"}), (503, {}), (200, {"status": "applied"})]
     command = completed_task(make_people())
 
@@ -244,7 +194,7 @@ def test_failures_are_retried_with_backoff_then_delivered(webhook: Receiver) -> 
 
 
 @pytest.mark.django_db
-def test_dead_after_max_attempts(webhook: Receiver, settings: Any) -> None:
+def test_dead_after_max_attempts(webhook: CommandReceiver, settings: Any) -> None:
     settings.OUTBOX_MAX_ATTEMPTS = 3
     webhook.default = (502, {"error": "bad gateway"})
     command = completed_task(make_people())
@@ -259,7 +209,7 @@ def test_dead_after_max_attempts(webhook: Receiver, settings: Any) -> None:
 
 
 @pytest.mark.django_db
-def test_a_final_refusal_is_dead_at_once(webhook: Receiver) -> None:
+def test_a_final_refusal_is_dead_at_once(webhook: CommandReceiver) -> None:
     people = make_people()
     task = make_task()
     webhook.default = (422, {"status": "refused", "error": "this engine cannot pause"})
@@ -287,7 +237,7 @@ def test_nothing_is_lost_while_the_receiver_is_down(settings: Any) -> None:
     assert states == {Status.FAILED}
     assert "cannot reach the engine" in OutboxCommand.objects.first().last_error
 
-    receiver = Receiver(port=port)  # the engine comes back
+    receiver = CommandReceiver(SECRET, port=port)  # the engine comes back
     try:
         make_due()
         assert outbox.deliver_due() == 3
@@ -301,7 +251,7 @@ def test_nothing_is_lost_while_the_receiver_is_down(settings: Any) -> None:
 
 
 @pytest.mark.django_db
-def test_commands_of_one_instance_go_in_order(webhook: Receiver) -> None:
+def test_commands_of_one_instance_go_in_order(webhook: CommandReceiver) -> None:
     people = make_people()
     task = make_task()
     iid = task.instance_id
@@ -319,7 +269,7 @@ def test_commands_of_one_instance_go_in_order(webhook: Receiver) -> None:
 
 
 @pytest.mark.django_db
-def test_a_dead_command_does_not_block_the_next(webhook: Receiver) -> None:
+def test_a_dead_command_does_not_block_the_next(webhook: CommandReceiver) -> None:
     people = make_people()
     task = make_task()
     actions.pause_instance(instance_id=task.instance_id, user=people.admin, reason="x")
@@ -335,7 +285,7 @@ def test_a_dead_command_does_not_block_the_next(webhook: Receiver) -> None:
 
 @pytest.mark.django_db
 def test_the_action_is_delivered_right_after_its_commit(
-    webhook: Receiver, inline: None, django_capture_on_commit_callbacks: Any
+    webhook: CommandReceiver, inline: None, django_capture_on_commit_callbacks: Any
 ) -> None:
     people = make_people()
     task = make_task()
@@ -345,7 +295,7 @@ def test_the_action_is_delivered_right_after_its_commit(
 
 
 @pytest.mark.django_db
-def test_deliver_outbox_once(webhook: Receiver) -> None:
+def test_deliver_outbox_once(webhook: CommandReceiver) -> None:
     people = make_people()
     for _ in range(3):
         completed_task(people)
@@ -376,7 +326,7 @@ def test_the_callable_backend(settings: Any) -> None:
 
 @pytest.mark.django_db
 def test_admin_retries_a_dead_command_from_the_console(
-    webhook: Receiver, client: Any, inline: None, django_capture_on_commit_callbacks: Any
+    webhook: CommandReceiver, client: Any, inline: None, django_capture_on_commit_callbacks: Any
 ) -> None:
     people = make_people()
     webhook.script = [(404, {"error": "no such instance"})]
@@ -405,7 +355,7 @@ def test_admin_retries_a_dead_command_from_the_console(
 
 
 @pytest.mark.django_db
-def test_retry_keeps_the_command_and_resets_its_attempts(webhook: Receiver) -> None:
+def test_retry_keeps_the_command_and_resets_its_attempts(webhook: CommandReceiver) -> None:
     webhook.default = (400, {"error": "malformed"})
     command = completed_task(make_people())
     outbox.deliver_due()
@@ -417,7 +367,7 @@ def test_retry_keeps_the_command_and_resets_its_attempts(webhook: Receiver) -> N
 
 
 @pytest.mark.django_db
-def test_admin_action_retries_dead_commands(webhook: Receiver, client: Any) -> None:
+def test_admin_action_retries_dead_commands(webhook: CommandReceiver, client: Any) -> None:
     from django.contrib.auth.models import User
 
     webhook.default = (409, {"error": "ended"})
@@ -440,7 +390,7 @@ def test_admin_action_retries_dead_commands(webhook: Receiver, client: Any) -> N
 
 @pytest.mark.django_db
 def test_task_and_instance_pages_show_each_state(
-    webhook: Receiver, client: Any, settings: Any
+    webhook: CommandReceiver, client: Any, settings: Any
 ) -> None:
     people = make_people()
     task = make_task()
@@ -475,7 +425,7 @@ def test_task_and_instance_pages_show_each_state(
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_two_workers_never_deliver_a_command_twice(webhook: Receiver) -> None:
+def test_two_workers_never_deliver_a_command_twice(webhook: CommandReceiver) -> None:
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL (DATABASE_URL=postgres://…)")
     people = make_people()

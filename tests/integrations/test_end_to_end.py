@@ -6,7 +6,6 @@ nothing."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 import uuid
@@ -21,16 +20,11 @@ from django.test import Client
 
 from examples.litestar_approval import create_app
 from tests.support.inbox_world import role
+from tests.support.server import free_port
 from workflows import actions, outbox
 from workflows.models import Event, HumanTask, IngestToken, OutboxCommand, WorkflowInstance
 
 SECRET = "e2e-webhook-secret"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for(check: Callable[[], Any], what: str, timeout: float = 15.0) -> Any:
@@ -46,7 +40,7 @@ def wait_for(check: Callable[[], Any], what: str, timeout: float = 15.0) -> Any:
 def engine_url(live_server: Any, transactional_db: None) -> Iterator[str]:
     """The example engine app under uvicorn in a thread, sending to the live dashboard."""
     _, token = IngestToken.issue("litestar-e2e")
-    port = _free_port()
+    port = free_port()
     app = create_app(live_server.url, token, SECRET)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
