@@ -346,7 +346,7 @@ def get_instance(request: HttpRequest, instance_id: uuid.UUID) -> Any:
     nested = ("steps", "tasks", "timeline")
     reader = _reader(request)
     # Other people's tasks stay private: the core's one rule for tasks and for events.
-    tasks = (HumanTask.objects.all() if reader is None else core.visible_tasks(user=reader))
+    tasks = HumanTask.objects.all() if reader is None else core.visible_tasks(user=reader)
     tasks = tasks.filter(instance=instance).select_related(
         "assignee_user", "assignee_group", "instance"
     )

@@ -12,9 +12,8 @@ pages, partials, live fragments, exports and the API, passes its viewer through 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet
@@ -145,9 +144,9 @@ def instance_timeline(
 ) -> list[TimelineEntry]:
     """The instance's events as sentences, in fold order, optionally of some kinds only, as
     ``viewer`` may see them: another person's task reads "a task at step X"."""
-    tasks = (
-        HumanTask.objects.all() if viewer is None else visible_tasks(user=viewer)
-    ).filter(instance__instance_id=instance_id)
+    tasks = (HumanTask.objects.all() if viewer is None else visible_tasks(user=viewer)).filter(
+        instance__instance_id=instance_id
+    )
     titles = dict(tasks.values_list("task_id", "title"))
     events = instance_events(instance_id=instance_id, viewer=viewer)
     return timeline_entries(events, titles, kinds=kinds)

@@ -148,7 +148,7 @@ def test_every_page_works_and_links_to_exactly_that_person(name: str, manager: C
     ):
         response = manager.get(export)
         assert response.status_code == 200, export
-        body = b"".join(response.streaming_content).decode()
+        body = b"".join(response.streaming_content).decode()  # type: ignore[attr-defined]
         assert len(body.strip().splitlines()) >= 2, export
 
 

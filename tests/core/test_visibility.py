@@ -22,7 +22,8 @@ from workflows import actions
 from workflows import selectors as core
 from workflows.models import Event, HumanTask
 from workflows.timeline import HIDDEN_ACTOR, HIDDEN_SOURCE
-from workflows_ui import exports, selectors as console
+from workflows_ui import exports
+from workflows_ui import selectors as console
 
 pytestmark = pytest.mark.django_db
 
@@ -211,7 +212,9 @@ def test_task_page_partials_and_refused_forms_show_no_other_task(world: World) -
     url = f"/tasks/{world.carol_task}"
     responses = {
         "complete (page)": client.post(f"{url}/complete/", {"comment": "x"}),
-        "complete (htmx)": client.post(f"{url}/complete/", {"comment": "x"}, HTTP_HX_REQUEST="true"),
+        "complete (htmx)": client.post(
+            f"{url}/complete/", {"comment": "x"}, HTTP_HX_REQUEST="true"
+        ),
         "reassign (page)": client.post(f"{url}/reassign/", {"to_assignee": "alice"}),
         "reassign (htmx)": client.post(
             f"{url}/reassign/", {"to_assignee": "alice"}, HTTP_HX_REQUEST="true"
@@ -346,4 +349,5 @@ def test_events_export_for_a_person_is_redacted(world: World) -> None:
     rows = text.strip().splitlines()
     assert len(rows) == 1 + Event.objects.filter(instance_id=world.iid).count()
     hidden = [r for r in rows if HIDDEN_SOURCE in r]
-    assert len(hidden) == 3 and all(json.dumps({"step_name": "review"}) in r.replace('""', '"') for r in hidden)
+    assert len(hidden) == 3
+    assert all(json.dumps({"step_name": "review"}) in r.replace('""', '"') for r in hidden)
