@@ -78,7 +78,7 @@ def _task_context(request: HttpRequest, task: HumanTask, **extra: Any) -> dict[s
         "instance": task.instance,
         "can_act": can_act,
         "holders": core.holders(task),
-        "timeline": core.instance_timeline(instance_id=task.instance_id),
+        "timeline": core.instance_timeline(instance_id=task.instance_id, viewer=request.user),
         "release_group": actions.release_group(task) if can_act else None,
         "can_claim": can_act and task.assignee_group_id is not None,
         "engine_commands": core.latest_commands(task_id=task.task_id),

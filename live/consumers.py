@@ -346,13 +346,12 @@ class LiveConsumer(AsyncWebsocketConsumer):
         await self._send_parts(parts)
 
     async def _instance_html(self, msg: str | None, instance_id: str) -> str:
-        kinds = self.instance_kinds
-        if msg is None:
-            return await database_sync_to_async(fragments.instance_regions)(instance_id, kinds)
-        return await _shared(
-            (msg, "instance", instance_id, kinds),
-            lambda: fragments.instance_regions(instance_id, kinds),
-        )
+        kinds, user = self.instance_kinds, self.user
+        render = partial(fragments.instance_regions, instance_id, kinds, user)
+        if msg is None or not self.subs.sees_all:
+            return await database_sync_to_async(render)()
+        # Everyone who sees all sees the same regions: render them once per broadcast.
+        return await _shared((msg, "instance", instance_id, kinds), render)
 
 
 def _uuid(value: Any) -> uuid.UUID | None:

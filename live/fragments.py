@@ -19,6 +19,7 @@ from inbox import selectors as inbox_selectors
 from workflows import actions
 from workflows import selectors as core
 from workflows.models import HumanTask
+from workflows.roles import can_read
 from workflows_ui import selectors as console
 
 
@@ -62,6 +63,9 @@ def announcement(task_id: str, title: str, mode: str) -> str:
     )
 
 
+GONE_BANNER = "This task is no longer in your inbox or your team queues."
+
+
 def task_banner(task: HumanTask, user: User) -> str:
     """Tell the viewer of a task page that someone else changed the task; forms go off."""
     actor = (
@@ -73,9 +77,14 @@ def task_banner(task: HumanTask, user: User) -> str:
     )
     if actor and actor == user.get_username():
         return ""  # my own action: my page is being redirected already
+    if core.visible_tasks(user=user).filter(pk=task.pk).exists():
+        banner = actions.describe_task_state(task)
+    else:
+        # It has left this person's sight (reassigned to someone else): say no more than that.
+        banner = GONE_BANNER
     context = {
         "task": task,
-        "live_banner": actions.describe_task_state(task),
+        "live_banner": banner,
         "stale": not core.may_act(user, task),
         "oob": True,
     }
@@ -127,8 +136,12 @@ def instance_row(instance_id: str, manage: bool) -> str:
     )
 
 
-def instance_regions(instance_id: str, kinds: tuple[str, ...]) -> str:
-    """The instance page's live regions: status, open tasks, timeline."""
+def instance_regions(instance_id: str, kinds: tuple[str, ...], viewer: User) -> str:
+    """The instance page's live regions: status, open tasks, timeline, as ``viewer`` may
+    see them (``workflows.selectors.events_for``); "" for whoever may not read the console's
+    instance page, as that page is a 404 for them."""
+    if not can_read(viewer):
+        return ""
     iid = uuid.UUID(instance_id)
     instance = console.instance_get(instance_id=iid)
     if instance is None:
@@ -137,7 +150,11 @@ def instance_regions(instance_id: str, kinds: tuple[str, ...]) -> str:
     context: dict[str, Any] = {
         "instance": instance,
         "open_tasks": list(console.instance_open_tasks(instance_id=iid)),
-        "timeline": core.instance_timeline(instance_id=iid, kinds=list(kinds)),  # type: ignore[arg-type]
+        "timeline": core.instance_timeline(
+            instance_id=iid,
+            viewer=viewer,
+            kinds=list(kinds),  # type: ignore[arg-type]
+        ),
         "now": console.now(),
         "oob": True,
     }

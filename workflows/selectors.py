@@ -1,11 +1,18 @@
 """Reads the faces, the API and the live layer share: which tasks and instances a person
 may see and act on (the visibility rule itself is ``HumanTaskQuerySet.for_user``), and an
 instance's events and timeline.
+
+Events follow the same rule, here and only here (``events_for``): a person sees an
+instance's workflow and step events, and the task events of tasks they may see; another
+person's task event is redacted to "a task at step X" (``workflows.timeline.redacted``).
+Admins, managers and ingest tokens (``viewer=None``) see everything. Every reader of events,
+pages, partials, live fragments, exports and the API, passes its viewer through here.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AnonymousUser, User
@@ -13,11 +20,11 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
-from workflows.events import fold_order
+from workflows.events import TASK_EVENT_TYPES, fold_order
 from workflows.models import Event, HumanTask, OutboxCommand, WorkflowInstance
 from workflows.outbox import command_state
 from workflows.roles import can_manage, can_read
-from workflows.timeline import Kind, TimelineEntry, timeline_entries
+from workflows.timeline import Kind, TimelineEntry, redacted, timeline_entries
 
 Person = User | AnonymousUser
 
@@ -81,21 +88,68 @@ def holders(task: HumanTask) -> list[str]:
     return []
 
 
-def instance_events(*, instance_id: uuid.UUID) -> list[Event]:
-    """Every event of an instance in fold order: timestamp, then causes before effects."""
+def sees_every_event(viewer: Person | None) -> bool:
+    """Admins, managers and ingest tokens (``None``) see every event whole."""
+    return viewer is None or can_read(viewer)
+
+
+def events_for(events: Iterable[Event], *, viewer: Person | None) -> list[Event]:
+    """``events`` as ``viewer`` may see them, in the same order: the one rule for events.
+
+    Workflow and step events are kept whole; a task event is kept whole only when its task
+    is one ``viewer`` may see (``HumanTaskQuerySet.for_user``), else it is replaced by its
+    redacted copy. ``viewer=None`` is an ingest token, which speaks for the engine.
+    """
+    events = list(events)
+    if sees_every_event(viewer):
+        return events
+    assert viewer is not None
+    task_ids = {e.task_id for e in events if e.type in TASK_EVENT_TYPES and e.task_id}
+    mine: set[uuid.UUID] = set()
+    if task_ids:
+        mine = set(
+            visible_tasks(user=viewer)
+            .filter(task_id__in=task_ids)
+            .values_list("task_id", flat=True)
+        )
+    return [
+        e if e.type not in TASK_EVENT_TYPES or (e.task_id and e.task_id in mine) else redacted(e)
+        for e in events
+    ]
+
+
+def iter_events_for(
+    events: QuerySet[Event], *, viewer: Person | None, chunk_size: int = 2000
+) -> Iterator[Event]:
+    """``events_for`` over a large queryset, read and redacted a chunk at a time."""
+    batch: list[Event] = []
+    for event in events.iterator(chunk_size=chunk_size):
+        batch.append(event)
+        if len(batch) >= chunk_size:
+            yield from events_for(batch, viewer=viewer)
+            batch = []
+    yield from events_for(batch, viewer=viewer)
+
+
+def instance_events(*, instance_id: uuid.UUID, viewer: Person | None) -> list[Event]:
+    """Every event of an instance in fold order (timestamp, then causes before effects),
+    as ``viewer`` may see them (``events_for``)."""
     events = list(Event.objects.filter(instance_id=instance_id))
     events.sort(key=fold_order)
-    return events
+    return events_for(events, viewer=viewer)
 
 
 def instance_timeline(
-    *, instance_id: uuid.UUID, kinds: list[Kind] | None = None
+    *, instance_id: uuid.UUID, viewer: Person | None, kinds: list[Kind] | None = None
 ) -> list[TimelineEntry]:
-    """The instance's events as sentences, in fold order, optionally of some kinds only."""
-    titles = dict(
-        HumanTask.objects.filter(instance__instance_id=instance_id).values_list("task_id", "title")
+    """The instance's events as sentences, in fold order, optionally of some kinds only, as
+    ``viewer`` may see them: another person's task reads "a task at step X"."""
+    tasks = (HumanTask.objects.all() if viewer is None else visible_tasks(user=viewer)).filter(
+        instance__instance_id=instance_id
     )
-    return timeline_entries(instance_events(instance_id=instance_id), titles, kinds=kinds)
+    titles = dict(tasks.values_list("task_id", "title"))
+    events = instance_events(instance_id=instance_id, viewer=viewer)
+    return timeline_entries(events, titles, kinds=kinds)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,20 +11,50 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from workflows.events import STEP_EVENT_TYPES, TASK_EVENT_TYPES, fold_order
-from workflows.models import DASHBOARD_SOURCE, dashboard_actor
+from workflows.models import DASHBOARD_SOURCE, Event, dashboard_actor
 from workflows.wire import parse_datetime
-
-if TYPE_CHECKING:
-    from workflows.models import Event
 
 Kind = Literal["workflow", "step", "task"]
 TIMELINE_KINDS: tuple[Kind, ...] = ("workflow", "step", "task")
 TitleMap = Mapping[uuid.UUID, str] | Mapping[str, str]
 
 ENGINE = "engine"
+# Who the timeline names behind another person's task event, which the viewer may not see.
+HIDDEN_ACTOR = "someone"
+# Event.source of a redacted event: no token name, no person.
+HIDDEN_SOURCE = "hidden"
+
+
+def redacted(event: Event) -> Event:
+    """Another person's task event as the viewer may see it: "a task at step X" and when.
+
+    A new, unsaved ``Event`` with the same event id, type, instance and times; its payload
+    keeps only ``step_name`` (no task id, title, people, comment, reason, due date or form
+    data), and neither its source nor its actor names anyone. Whether a viewer sees an event
+    whole or redacted is decided in one place, ``workflows.selectors.events_for``.
+    """
+    copy = Event(
+        seq=event.seq,
+        event_id=event.event_id,
+        event_id_given=event.event_id_given,
+        type=event.type,
+        instance_id=event.instance_id,
+        task_id=None,
+        timestamp=event.timestamp,
+        payload={"step_name": _str((event.payload or {}).get("step_name"))},
+        source=HIDDEN_SOURCE,
+        actor="",
+        received_at=event.received_at,
+    )
+    copy.redacted = True  # type: ignore[attr-defined]
+    return copy
+
+
+def is_redacted(event: Event) -> bool:
+    return bool(getattr(event, "redacted", False))
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +69,7 @@ class TimelineEntry:
     type: str
     detail: str = ""
     since_previous: timedelta | None = None
+    hidden: bool = False
 
     @property
     def since_previous_text(self) -> str:
@@ -49,6 +80,11 @@ class TimelineEntry:
     @property
     def is_human(self) -> bool:
         return self.event.source.startswith(DASHBOARD_SOURCE)
+
+    @property
+    def actor_links(self) -> bool:
+        """Whether the pages may link ``actor`` to an activity page (not for a hidden one)."""
+        return not self.hidden and bool(self.actor)
 
 
 def kind_of(event_type: str) -> Kind:
@@ -233,6 +269,18 @@ def _task_reassigned(p: Mapping[str, Any], actor: str, titles: TitleMap | None) 
     return _with_reason(sentence, p.get("reason")), who
 
 
+_HIDDEN_VERBS = {
+    "HumanTaskCreated": "created",
+    "HumanTaskCompleted": "completed",
+    "HumanTaskReassigned": "reassigned",
+}
+
+
+def _hidden_task(event: Event) -> str:
+    step = _str((event.payload or {}).get("step_name")) or "?"
+    return f"A task at step {_q(step)} was {_HIDDEN_VERBS.get(event.type, 'changed')}"
+
+
 _DESCRIBERS: dict[str, Describer] = {
     "WorkflowStarted": _workflow_started,
     "WorkflowCompleted": _workflow_completed,
@@ -256,6 +304,16 @@ def describe(event: Event, titles: TitleMap | None = None) -> TimelineEntry:
     The actor of a dashboard action is the signed-in person named in ``Event.source``;
     otherwise the person the payload names, else "engine".
     """
+    if is_redacted(event):
+        return TimelineEntry(
+            sentence=_hidden_task(event),
+            actor=HIDDEN_ACTOR,
+            kind=kind_of(event.type),
+            event=event,
+            timestamp=event.timestamp,
+            type=event.type,
+            hidden=True,
+        )
     payload: Mapping[str, Any] = event.payload or {}
     describer = _DESCRIBERS.get(event.type)
     actor = dashboard_actor(event.source)

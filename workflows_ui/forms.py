@@ -23,9 +23,10 @@ class InstanceFilterForm(forms.Form):
         required=False, choices=[("", "Any status"), *WorkflowInstance.Status.choices]
     )
     workflow = forms.ChoiceField(required=False, label="Workflow")
-    version = forms.CharField(required=False, max_length=50)
-    tenant = forms.CharField(required=False, max_length=200)
-    initiator = forms.CharField(required=False, max_length=200)
+    # Exact values as engines send them, spaces and all.
+    version = forms.CharField(required=False, max_length=50, strip=False)
+    tenant = forms.CharField(required=False, max_length=200, strip=False)
+    initiator = forms.CharField(required=False, max_length=200, strip=False)
     started_from = forms.DateField(
         required=False, label="Started from", widget=forms.DateInput(attrs={"type": "date"})
     )
@@ -90,9 +91,10 @@ class BulkCancelForm(forms.Form):
 
 
 class HistoryFilterForm(forms.Form):
-    person = forms.CharField(required=False, max_length=150)
-    workflow = forms.CharField(required=False, max_length=200)
-    step = forms.CharField(required=False, max_length=200)
+    # Exact names as engines send them (up to their columns' length), spaces and all.
+    person = forms.CharField(required=False, max_length=200, strip=False)
+    workflow = forms.CharField(required=False, max_length=200, strip=False)
+    step = forms.CharField(required=False, max_length=200, strip=False)
     date_from = forms.DateField(
         required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
     )

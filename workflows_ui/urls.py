@@ -1,8 +1,11 @@
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import path, register_converter
 
+from pages.converters import AnyNameConverter
 from workflows_ui import views
+
+register_converter(AnyNameConverter, "anyname")
 
 app_name = "workflows_ui"
 urlpatterns = [
@@ -13,7 +16,7 @@ urlpatterns = [
     path("outbox/<int:command_pk>/retry/", views.outbox_retry, name="outbox_retry"),
     path("history/", views.history, name="history"),
     path("history/audit/", views.audit, name="audit"),
-    path("history/people/<str:username>/", views.person_activity, name="person_activity"),
+    path("history/people/<anyname:username>/", views.person_activity, name="person_activity"),
     path("reports/", views.report, name="reports"),
     path("export/instances.csv", views.export_instances, name="export_instances"),
     path("export/tasks.csv", views.export_tasks, name="export_tasks"),

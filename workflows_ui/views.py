@@ -138,7 +138,9 @@ def instance_detail(request: HtmxHttpRequest, instance_id: uuid.UUID) -> HttpRes
     now = selectors.now()
     context: dict[str, Any] = {
         "instance": instance,
-        "timeline": core.instance_timeline(instance_id=instance_id, kinds=kinds),
+        "timeline": core.instance_timeline(
+            instance_id=instance_id, viewer=request.user, kinds=kinds
+        ),
         "kinds": kinds,
         "all_kinds": TIMELINE_KINDS,
         "open_tasks": [t for t in tasks if t.is_open],
@@ -282,13 +284,14 @@ def audit(request: HtmxHttpRequest) -> HttpResponse:
     context = {
         "form": form,
         "page": page,
-        "entries": _audit_entries(events),
+        "entries": _audit_entries(events, viewer=request.user),
         "nav_active": "history",
     }
     return render(request, page_or_partial(request, "workflows_ui/audit.html", "results"), context)
 
 
-def _audit_entries(events: list[Any]) -> list[tuple[Any, str]]:
+def _audit_entries(events: list[Any], *, viewer: Any) -> list[tuple[Any, str]]:
+    events = core.events_for(events, viewer=viewer)
     titles = selectors.event_titles(events)
     names = selectors.instance_names({e.instance_id for e in events})
     entries = timeline_entries(events, titles)
@@ -307,7 +310,7 @@ def person_activity(request: HtmxHttpRequest, username: str) -> HttpResponse:
         {
             "activity": activity,
             "completed": completed,
-            "entries": _audit_entries(actions),
+            "entries": _audit_entries(actions, viewer=request.user),
             "nav_active": "history",
         },
     )
@@ -379,6 +382,4 @@ def export_tasks(request: HttpRequest) -> StreamingHttpResponse:
 def export_events(request: HttpRequest) -> StreamingHttpResponse:
     filters = AuditFilterForm(request.GET or None).filters()
     qs = selectors.export_events(filters=filters, audit_only=request.GET.get("scope") != "all")
-    return exports.export(
-        kind="events", queryset=qs, fields=exports.EVENT_FIELDS, stamp=selectors.now()
-    )
+    return exports.export_events(queryset=qs, viewer=request.user, stamp=selectors.now())
