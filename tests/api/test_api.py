@@ -500,7 +500,11 @@ def _refs(node: Any) -> list[str]:
     ("event", "field", "message"),
     [
         (f.workflow_started(f.new_id(), 0, workflow_name="a\x00b"), "workflow_name", "NUL"),
-        (f.workflow_started(f.new_id(), 0, initial_data={"\x00": 1}), "initial_data", "NUL"),
+        (
+            f.workflow_started(f.new_id(), 0, initial_data={"\x00": 1}),
+            "initial_data.\\u0000",
+            "NUL",
+        ),
         (f.step_started(f.new_id(), 0, step_name="s" * 201), "step_name", "at most 200"),
         (f.human_task_created(f.new_id(), 0, title="t" * 501), "title", "at most 500"),
         (f.step_failed(f.new_id(), 0, retry_count=-1), "retry_count", "out of range"),
