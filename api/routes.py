@@ -9,18 +9,17 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from pydantic.json_schema import SkipJsonSchema
-
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from django.core.exceptions import RequestDataTooBig
 from ninja import Field, NinjaAPI, Query, Schema, Status
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.pagination import LimitOffsetPagination, paginate
 from ninja.security import HttpBearer, SessionAuth
+from pydantic.json_schema import SkipJsonSchema
 
 from api import selectors
 from workflows import actions, jsonvalues
@@ -87,8 +86,6 @@ class ErrorsOut(Schema):
         description=f"Present when there were more than {MAX_REPORTED} problems: how many "
         "more there were, not listed",
     )
-
-
 
 
 class ResultItem(Schema):

@@ -77,8 +77,7 @@ def _check_text(field: str, value: str, limit: int) -> None:
         raise ActionRefused(f"The {field.replace('_', ' ')}: {problem}.", field=field)
     if len(value) > limit:
         raise ActionRefused(
-            f"The {field.replace('_', ' ')} is too long: {len(value)} characters, "
-            f"at most {limit}.",
+            f"The {field.replace('_', ' ')} is too long: {len(value)} characters, at most {limit}.",
             field=field,
         )
 

@@ -80,7 +80,9 @@ class ResumeForm(forms.Form):
 class BulkCancelForm(forms.Form):
     instance = forms.MultipleChoiceField(required=True, label="Instances")
     reason = forms.CharField(
-        required=True, max_length=INSTANCE_REASON_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 2})
+        required=True,
+        max_length=INSTANCE_REASON_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 2}),
     )
 
     def __init__(self, *args: Any, **kwargs: Any):
