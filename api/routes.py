@@ -19,6 +19,7 @@ from ninja import Field, NinjaAPI, Query, Schema, Status
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.pagination import LimitOffsetPagination, paginate
 from ninja.security import HttpBearer, SessionAuth
+from pydantic import field_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from api import selectors
@@ -27,6 +28,7 @@ from workflows import selectors as core
 from workflows.ingest import IngestError, ingest_events
 from workflows.models import HumanTask, IngestToken
 from workflows.roles import can_read
+from workflows.wire import parse_datetime
 
 
 class TokenAuth(HttpBearer):
@@ -200,9 +202,15 @@ class DetailOut(Schema):
 class TaskFilters(Schema):
     assignee: str | None = Field(None, description="Raw assignee, username or group name")
     status: str | None = Field(None, description="open, completed or canceled")
-    due_before: datetime | None = None
-    due_after: datetime | None = None
+    due_before: datetime | None = Field(None, description="ISO 8601; naive means UTC")
+    due_after: datetime | None = Field(None, description="ISO 8601; naive means UTC")
     instance_id: uuid.UUID | None = None
+
+    @field_validator("due_before", "due_after")
+    @classmethod
+    def _in_utc(cls, value: datetime | None) -> datetime | None:
+        # 9999-12-31T23:59:59-05:00 is past the last instant the database can compare.
+        return None if value is None else parse_datetime(value)
 
 
 class InstanceFilters(Schema):

@@ -87,7 +87,8 @@ def _check_form_data(form_data: Any) -> None:
         return
     if not isinstance(form_data, dict):
         raise InvalidFormData([("form_data", "expected an object")])
-    found = jsonvalues.problem(form_data, path="form_data")
+    # In the event it becomes, form_data sits at level 2 (the event object is level 1).
+    found = jsonvalues.problem(form_data, path="form_data", depth=2)
     if found is not None:
         raise InvalidFormData([found])
 

@@ -24,11 +24,12 @@ MAX_DEPTH = 64
 def loads(text: str | bytes) -> Any:
     """``json.loads`` that raises ValueError (never RecursionError) for any bad text.
 
-    NaN, Infinity and numbers too large for a float parse (as NaN or infinity) so that the
-    walk below can refuse them with the field they are in.
+    Bytes must be UTF-8. NaN, Infinity and numbers too large for a float parse (as NaN or
+    infinity) so that the walk below can refuse them with the field they are in.
     """
     try:
-        return json.loads(text)
+        # JSON text is UTF-8 (RFC 8259); json.loads would let encoded surrogates through.
+        return json.loads(text.decode("utf-8") if isinstance(text, bytes) else text)
     except RecursionError:
         raise ValueError(f"nested too deeply (the limit is {MAX_DEPTH} levels)") from None
 
