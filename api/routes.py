@@ -16,6 +16,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from ninja import Field, NinjaAPI, Query, Schema, Status
+from ninja.conf import settings as ninja_settings
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.pagination import LimitOffsetPagination, paginate
 from ninja.security import HttpBearer, SessionAuth
@@ -382,6 +383,17 @@ def post_events(request: HttpRequest) -> Any:
 
 # --- reads ---------------------------------------------------------------------------------
 
+# OFFSET and LIMIT are 64-bit in SQL: PostgreSQL answers "bigint out of range" beyond.
+_PAGE_BOUND = 2**62
+
+
+class Pagination(LimitOffsetPagination):
+    """ninja's limit/offset pagination, with both inside what the database can take."""
+
+    class Input(Schema):
+        limit: int = Field(ninja_settings.PAGINATION_PER_PAGE, ge=1, le=_PAGE_BOUND)
+        offset: int = Field(0, ge=0, le=_PAGE_BOUND)
+
 
 def _reader(request: HttpRequest) -> Any:
     """A token sees everything (it speaks for an engine); a person sees what is theirs."""
@@ -397,7 +409,7 @@ _READ_REFUSALS = {401: ErrorsOut, 422: ErrorsOut}
     response={200: list[TaskOut], **_READ_REFUSALS},
     summary="Tasks, newest first",
 )
-@paginate(LimitOffsetPagination)
+@paginate(Pagination)
 def list_tasks(request: HttpRequest, filters: Query[TaskFilters]) -> Any:
     return selectors.api_task_list(user=_reader(request), filters=filters.dict(exclude_none=True))
 
@@ -408,7 +420,7 @@ def list_tasks(request: HttpRequest, filters: Query[TaskFilters]) -> Any:
     response={200: list[InstanceOut], **_READ_REFUSALS},
     summary="Workflow instances",
 )
-@paginate(LimitOffsetPagination)
+@paginate(Pagination)
 def list_instances(request: HttpRequest, filters: Query[InstanceFilters]) -> Any:
     return selectors.api_instance_list(
         user=_reader(request), filters=filters.dict(exclude_none=True)
