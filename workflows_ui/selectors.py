@@ -6,7 +6,7 @@ import base64
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db.models import Count, F, FloatField, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
@@ -44,7 +44,10 @@ def day_end(d: date) -> datetime:
     return day_start(d) + timedelta(days=1)
 
 
-def in_days(qs: QuerySet[Any], field: str, first: date | None, last: date | None) -> QuerySet[Any]:
+QS = TypeVar("QS", bound=QuerySet[Any])
+
+
+def in_days(qs: QS, field: str, first: date | None, last: date | None) -> QS:
     """Rows whose ``field`` falls on ``first`` .. ``last`` (UTC days, both included; either
     may be None). Any date a form accepts works, 0001-01-01 and 9999-12-31 included: the
     day after the last one there is does not exist, so that day has no upper bound."""
