@@ -4,7 +4,6 @@ actions on tasks. It depends on the core (``workflows``) only.
 No ``from __future__ import annotations`` here: django-ninja reads annotations at runtime.
 """
 
-import json
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -12,19 +11,24 @@ from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from ninja import Field, NinjaAPI, Query, Schema, Status
-from ninja.errors import AuthenticationError
+from ninja.conf import settings as ninja_settings
+from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.pagination import LimitOffsetPagination, paginate
 from ninja.security import HttpBearer, SessionAuth
+from pydantic import field_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from api import selectors
-from workflows import actions
+from workflows import actions, jsonvalues
 from workflows import selectors as core
 from workflows.ingest import IngestError, ingest_events
 from workflows.models import HumanTask, IngestToken
+from workflows.wire import parse_datetime
 
 
 class TokenAuth(HttpBearer):
@@ -64,6 +68,11 @@ read_auth = [token_auth, SessionAuth()]
 # --- schemas -------------------------------------------------------------------------------
 
 
+# An answer names at most this many problems: 100 000 bad items in a 200 KB body must not
+# make a 9 MB answer.
+MAX_REPORTED = 100
+
+
 class ErrorItem(Schema):
     index: int | None = Field(description="Position of the event in the batch; null for the body")
     field: str
@@ -71,7 +80,14 @@ class ErrorItem(Schema):
 
 
 class ErrorsOut(Schema):
-    errors: list[ErrorItem]
+    errors: list[ErrorItem] = Field(
+        description=f"The first {MAX_REPORTED} problems, in order; ``more`` counts the rest"
+    )
+    more: int | SkipJsonSchema[None] = Field(
+        None,
+        description=f"Present when there were more than {MAX_REPORTED} problems: how many "
+        "more there were, not listed",
+    )
 
 
 class ResultItem(Schema):
@@ -179,12 +195,22 @@ class InstanceDetailOut(InstanceOut):
     timeline: list[TimelineEntry]
 
 
+class DetailOut(Schema):
+    detail: str
+
+
 class TaskFilters(Schema):
     assignee: str | None = Field(None, description="Raw assignee, username or group name")
     status: str | None = Field(None, description="open, completed or canceled")
-    due_before: datetime | None = None
-    due_after: datetime | None = None
+    due_before: datetime | None = Field(None, description="ISO 8601; naive means UTC")
+    due_after: datetime | None = Field(None, description="ISO 8601; naive means UTC")
     instance_id: uuid.UUID | None = None
+
+    @field_validator("due_before", "due_after")
+    @classmethod
+    def _in_utc(cls, value: datetime | None) -> datetime | None:
+        # 9999-12-31T23:59:59-05:00 is past the last instant the database can compare.
+        return None if value is None else parse_datetime(value)
 
 
 class InstanceFilters(Schema):
@@ -227,11 +253,42 @@ _BODY_DOC = {
 
 
 def _errors(status: int, problems: list[dict[str, Any]]) -> JsonResponse:
-    return JsonResponse({"errors": problems}, status=status)
+    """Every refusal's shape (ErrorsOut): the first MAX_REPORTED problems and a count of the
+    rest."""
+    body: dict[str, Any] = {"errors": problems[:MAX_REPORTED]}
+    if len(problems) > MAX_REPORTED:
+        body["more"] = len(problems) - MAX_REPORTED
+    return JsonResponse(body, status=status)
 
 
 def _body_error(status: int, message: str) -> JsonResponse:
     return _errors(status, [{"index": None, "field": "", "message": message}])
+
+
+@api.exception_handler(ValidationError)
+def _invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    # ninja's own shape ({"detail": [...]}) is not the documented one: say it as ErrorsOut.
+    problems = []
+    for error in exc.errors:
+        where = [str(part) for part in error.get("loc", ())]
+        if where and where[0] in ("body", "query", "path"):
+            # ninja nests the body under its parameter name: body.body.comment -> comment
+            where = where[2:] if where[0] == "body" and len(where) > 2 else where[1:]
+        message = str(error.get("msg", "invalid"))
+        problems.append({"index": None, "field": ".".join(where), "message": message})
+    return _errors(422, problems)
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    message = str(exc)
+    field = ""
+    if exc.status_code == 403:
+        field = "X-CSRFToken"
+        message = "CSRF check failed: send the csrftoken cookie's value in X-CSRFToken"
+    elif exc.status_code == 400:
+        message = "the body is not valid JSON (or nested too deeply)"
+    return _errors(exc.status_code, [{"index": None, "field": field, "message": message}])
 
 
 @api.exception_handler(AuthenticationError)
@@ -263,7 +320,14 @@ def _batch_from_body(data: Any) -> list[Any] | JsonResponse:
 @api.post(
     "/events",
     auth=token_auth,
-    response={200: IngestOut, 401: ErrorsOut, 413: ErrorsOut, 415: ErrorsOut, 422: ErrorsOut},
+    response={
+        200: IngestOut,
+        400: ErrorsOut,
+        401: ErrorsOut,
+        413: ErrorsOut,
+        415: ErrorsOut,
+        422: ErrorsOut,
+    },
     openapi_extra=_BODY_DOC,
     summary='Ingest events (one, an array, or {"events": [...]}); all or nothing',
 )
@@ -275,13 +339,18 @@ def post_events(request: HttpRequest) -> Any:
     content_type = (request.content_type or "").lower()
     if content_type != "application/json" and not content_type.endswith("+json"):
         return _body_error(415, f"send Content-Type: application/json, not {content_type!r}")
-    body = request.body
-    if len(body) > limit:
-        return _body_error(413, f"the body is {len(body)} bytes; the limit is {limit}")
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        return _body_error(415, f"the body is not valid JSON: {exc}")
+        # At most one byte past the limit: a chunked body (no Content-Length) is measured
+        # here, before Django's DATA_UPLOAD_MAX_MEMORY_SIZE would answer an HTML 400.
+        body = request.read(limit + 1)
+    except RequestDataTooBig:
+        return _body_error(413, f"the body is over the limit of {limit} bytes")
+    if len(body) > limit:
+        return _body_error(413, f"the body is over the limit of {limit} bytes")
+    try:
+        data = jsonvalues.loads(body)
+    except ValueError as exc:  # UnicodeDecodeError too: the body is not UTF-8
+        return _body_error(400, f"the body is not valid JSON: {exc}")
     batch = _batch_from_body(data)
     if isinstance(batch, HttpResponse):
         return batch
@@ -313,20 +382,44 @@ def post_events(request: HttpRequest) -> Any:
 
 # --- reads ---------------------------------------------------------------------------------
 
+# OFFSET and LIMIT are 64-bit in SQL: PostgreSQL answers "bigint out of range" beyond.
+_PAGE_BOUND = 2**62
+
+
+class Pagination(LimitOffsetPagination):
+    """ninja's limit/offset pagination, with both inside what the database can take."""
+
+    class Input(Schema):
+        limit: int = Field(ninja_settings.PAGINATION_PER_PAGE, ge=1, le=_PAGE_BOUND)
+        offset: int = Field(0, ge=0, le=_PAGE_BOUND)
+
 
 def _reader(request: HttpRequest) -> Any:
     """A token sees everything (it speaks for an engine); a person sees what is theirs."""
     return None if isinstance(request.auth, IngestToken) else request.user  # type: ignore[attr-defined]
 
 
-@api.get("/tasks", auth=read_auth, response=list[TaskOut], summary="Tasks, newest first")
-@paginate(LimitOffsetPagination)
+_READ_REFUSALS = {401: ErrorsOut, 422: ErrorsOut}
+
+
+@api.get(
+    "/tasks",
+    auth=read_auth,
+    response={200: list[TaskOut], **_READ_REFUSALS},
+    summary="Tasks, newest first",
+)
+@paginate(Pagination)
 def list_tasks(request: HttpRequest, filters: Query[TaskFilters]) -> Any:
     return selectors.api_task_list(user=_reader(request), filters=filters.dict(exclude_none=True))
 
 
-@api.get("/instances", auth=read_auth, response=list[InstanceOut], summary="Workflow instances")
-@paginate(LimitOffsetPagination)
+@api.get(
+    "/instances",
+    auth=read_auth,
+    response={200: list[InstanceOut], **_READ_REFUSALS},
+    summary="Workflow instances",
+)
+@paginate(Pagination)
 def list_instances(request: HttpRequest, filters: Query[InstanceFilters]) -> Any:
     return selectors.api_instance_list(
         user=_reader(request), filters=filters.dict(exclude_none=True)
@@ -336,7 +429,7 @@ def list_instances(request: HttpRequest, filters: Query[InstanceFilters]) -> Any
 @api.get(
     "/instances/{instance_id}",
     auth=read_auth,
-    response=InstanceDetailOut,
+    response={200: InstanceDetailOut, 404: DetailOut, **_READ_REFUSALS},
     summary="One instance: its projection and its ordered timeline",
 )
 def get_instance(request: HttpRequest, instance_id: uuid.UUID) -> Any:
@@ -364,21 +457,20 @@ def get_instance(request: HttpRequest, instance_id: uuid.UUID) -> Any:
 
 class CompleteIn(Schema):
     form_data: dict[str, Any] | None = None
-    comment: str = ""
+    comment: str = Field("", max_length=actions.COMMENT_MAX_LENGTH)
 
 
 class ReassignIn(Schema):
-    to_assignee: str = Field(description="A username, a team name, or user:/group: prefixed")
-    reason: str
+    to_assignee: str = Field(
+        description="A username, a team name, or user:/group: prefixed",
+        max_length=actions.ASSIGNEE_MAX_LENGTH,
+    )
+    reason: str = Field(max_length=actions.REASON_MAX_LENGTH)
 
 
 class ConflictOut(Schema):
     detail: str
     task: TaskOut
-
-
-class DetailOut(Schema):
-    detail: str
 
 
 def _person(request: HttpRequest) -> User:
@@ -398,15 +490,24 @@ def _act(request: HttpRequest, task: HumanTask, action: Callable[[], HumanTask])
     except actions.TaskConflict as exc:
         return Status(409, {"detail": str(exc), "task": exc.task})
     except actions.InvalidFormData as exc:
-        errors = [{"index": None, "field": f or "", "message": m} for f, m in exc.errors]
-        return Status(422, {"errors": errors})
+        return _errors(
+            422, [{"index": None, "field": f or "", "message": m} for f, m in exc.errors]
+        )
     except actions.ActionRefused as exc:
-        return Status(422, {"errors": [{"index": None, "field": "", "message": str(exc)}]})
+        return _errors(422, [{"index": None, "field": exc.field, "message": exc.message}])
     related = ("instance", "assignee_user", "assignee_group")
     return Status(200, HumanTask.objects.select_related(*related).get(pk=task.pk))
 
 
-_ACTION_RESPONSES = {200: TaskOut, 404: DetailOut, 409: ConflictOut, 422: ErrorsOut}
+_ACTION_RESPONSES = {
+    200: TaskOut,
+    400: ErrorsOut,
+    401: ErrorsOut,
+    403: ErrorsOut,
+    404: DetailOut,
+    409: ConflictOut,
+    422: ErrorsOut,
+}
 
 
 @api.post(

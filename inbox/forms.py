@@ -7,6 +7,7 @@ from typing import Any
 
 from django import forms
 
+from workflows.actions import ASSIGNEE_MAX_LENGTH, COMMENT_MAX_LENGTH, REASON_MAX_LENGTH
 from workflows.schemas import validation_errors
 
 TEXTAREA_MIN_LENGTH = 200
@@ -99,7 +100,7 @@ class CompletionForm(forms.Form):
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
         label="Comment",
-        max_length=5000,
+        max_length=COMMENT_MAX_LENGTH,
     )
 
     def __init__(self, *args: Any, schema: dict[str, Any] | None = None, **kwargs: Any):
@@ -150,12 +151,12 @@ class CompletionForm(forms.Form):
 class ReassignForm(forms.Form):
     to_assignee = forms.CharField(
         label="Reassign to",
-        max_length=200,
+        max_length=ASSIGNEE_MAX_LENGTH,
         help_text="A person's username or a team's name.",
     )
     reason = forms.CharField(
         label="Reason",
-        max_length=1000,
+        max_length=REASON_MAX_LENGTH,
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Tell the new assignee why this is theirs now.",
     )

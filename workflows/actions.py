@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -18,7 +18,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from workflows import outbox
+from workflows import jsonvalues, outbox
 from workflows.assignees import resolve_assignees
 from workflows.events import (
     HumanTaskCompleted,
@@ -62,6 +62,37 @@ def record_action(*, event: WorkflowEvent, actor: str, action: str) -> Event:
     return stored
 
 
+# --- what people send: the same limits whatever the door (HTML forms, the JSON API) -------
+
+COMMENT_MAX_LENGTH = 5000  # a completion's comment
+REASON_MAX_LENGTH = 1000  # a reassignment's reason
+ASSIGNEE_MAX_LENGTH = 200  # HumanTask.assignee
+INSTANCE_REASON_MAX_LENGTH = 2000  # why a workflow is canceled or paused
+
+
+def _check_text(field: str, value: str, limit: int) -> None:
+    """Refuse text that is too long or that the database cannot hold (NUL, surrogates)."""
+    problem = jsonvalues.text_problem(value)
+    if problem:
+        raise ActionRefused(f"The {field.replace('_', ' ')}: {problem}.", field=field)
+    if len(value) > limit:
+        raise ActionRefused(
+            f"The {field.replace('_', ' ')} is too long: {len(value)} characters, at most {limit}.",
+            field=field,
+        )
+
+
+def _check_form_data(form_data: Any) -> None:
+    if form_data is None:
+        return
+    if not isinstance(form_data, dict):
+        raise InvalidFormData([("form_data", "expected an object")])
+    # In the event it becomes, form_data sits at level 2 (the event object is level 1).
+    found = jsonvalues.problem(form_data, path="form_data", depth=2)
+    if found is not None:
+        raise InvalidFormData([found])
+
+
 # --- tasks: complete, reassign, claim, release ---------------------------------------------
 
 
@@ -75,10 +106,11 @@ class TaskConflict(Exception):
 
 class ActionRefused(Exception):
     """The action does not apply (a rule, not a race); ``message`` says why, for the person
-    who asked."""
+    who asked, and ``field`` names what they sent that is at fault, if anything."""
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, *, field: str = ""):
         self.message = message
+        self.field = field
         super().__init__(message)
 
 
@@ -128,6 +160,8 @@ def complete_task(
 
     The data is checked against the task's schema here too, whatever door it came in by.
     """
+    _check_text("comment", comment, COMMENT_MAX_LENGTH)
+    _check_form_data(form_data)
     if task.form_schema:
         errors = validation_errors(task.form_schema, form_data or {})
         if errors:
@@ -166,6 +200,8 @@ def reassign_task(
 
     ``action`` names the command for the engine: a claim and a release are reassignments too.
     """
+    _check_text("to_assignee", to_assignee, ASSIGNEE_MAX_LENGTH)
+    _check_text("reason", reason, REASON_MAX_LENGTH)
     to_assignee = assignee_name(to_assignee)
     if not reason.strip():
         raise ActionRefused("Say why you reassign this task.")
@@ -249,13 +285,28 @@ def _state_message(action: str, instance: WorkflowInstance) -> str:
     return f"Only a {allowed} workflow can be {PAST[action]}; this one is {instance.status}."
 
 
+_LAST_INSTANT = datetime.max.replace(tzinfo=UTC)
+
+
 def _action_time(instance: WorkflowInstance) -> datetime:
-    # The fold orders by timestamp: an action must sort after every event the admin saw,
-    # even if the engine's clock runs ahead of ours.
+    """Now, or just after the instance's last event if that is later.
+
+    The fold orders by timestamp: an action must sort after every event the admin saw, even
+    if the engine's clock runs ahead of ours. A last event at the very end of the calendar
+    (9999-12-31T23:59:59.999999Z) leaves no later instant: the action is refused.
+    """
     now = timezone.now()
-    if instance.last_event_at and instance.last_event_at >= now:
-        return instance.last_event_at + timedelta(milliseconds=1)
-    return now
+    last = instance.last_event_at
+    if last is None or last < now:
+        return now
+    if last < _LAST_INSTANT - timedelta(milliseconds=1):
+        return last + timedelta(milliseconds=1)
+    if last < _LAST_INSTANT:
+        return _LAST_INSTANT
+    raise ActionRefused(
+        f"This workflow's last event is dated {last.isoformat()}, the last instant there is: "
+        "an action cannot be recorded after it. Ask the engine to correct that event."
+    )
 
 
 def _locked(instance_id: uuid.UUID, user: Any, action: str) -> WorkflowInstance:
@@ -271,6 +322,7 @@ def _locked(instance_id: uuid.UUID, user: Any, action: str) -> WorkflowInstance:
 
 def cancel_instance(*, instance_id: uuid.UUID, user: Any, reason: str) -> Event:
     """Cancel a running, waiting or paused workflow; its open tasks close with it."""
+    _check_text("reason", reason or "", INSTANCE_REASON_MAX_LENGTH)
     reason = (reason or "").strip()
     if not reason:
         raise ActionRefused("Give a reason to cancel a workflow.")
@@ -292,6 +344,7 @@ def cancel_instance(*, instance_id: uuid.UUID, user: Any, reason: str) -> Event:
 
 def pause_instance(*, instance_id: uuid.UUID, user: Any, reason: str = "") -> Event:
     """Pause a running or waiting workflow at its current step."""
+    _check_text("reason", reason or "", INSTANCE_REASON_MAX_LENGTH)
     with transaction.atomic():
         instance = _locked(instance_id, user, "pause")
         return record_action(
@@ -345,6 +398,7 @@ def bulk_cancel(*, instance_ids: Iterable[str], user: Any, reason: str) -> list[
     """Cancel each instance in its own transaction; one refusal does not stop the others."""
     if not can_manage(user):
         raise PermissionDenied("managing workflows needs the manage_instances permission")
+    _check_text("reason", reason or "", INSTANCE_REASON_MAX_LENGTH)
     if not (reason or "").strip():
         raise ActionRefused("Give a reason to cancel workflows.")
     results: list[BulkResult] = []

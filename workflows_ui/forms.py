@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 
+from workflows.actions import INSTANCE_REASON_MAX_LENGTH
 from workflows.events import EVENT_TYPES
 from workflows.models import WorkflowInstance
 
@@ -58,7 +59,7 @@ class InstanceFilterForm(forms.Form):
 class CancelForm(forms.Form):
     reason = forms.CharField(
         required=True,
-        max_length=2000,
+        max_length=INSTANCE_REASON_MAX_LENGTH,
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="Required. Recorded in the timeline; sent to the engine if one is configured.",
     )
@@ -67,7 +68,7 @@ class CancelForm(forms.Form):
 class PauseForm(forms.Form):
     reason = forms.CharField(
         required=False,
-        max_length=2000,
+        max_length=INSTANCE_REASON_MAX_LENGTH,
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="Recorded in the timeline (and sent to the engine, if one is configured).",
     )
@@ -80,7 +81,9 @@ class ResumeForm(forms.Form):
 class BulkCancelForm(forms.Form):
     instance = forms.MultipleChoiceField(required=True, label="Instances")
     reason = forms.CharField(
-        required=True, max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
+        required=True,
+        max_length=INSTANCE_REASON_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 2}),
     )
 
     def __init__(self, *args: Any, **kwargs: Any):

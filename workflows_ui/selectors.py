@@ -6,7 +6,7 @@ import base64
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db.models import Count, F, FloatField, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
@@ -40,8 +40,24 @@ def day_start(d: date) -> datetime:
 
 
 def day_end(d: date) -> datetime:
-    """The first instant after day ``d`` (filters are half-open)."""
+    """The first instant after day ``d`` (filters are half-open); not for ``date.max``."""
     return day_start(d) + timedelta(days=1)
+
+
+QS = TypeVar("QS", bound=QuerySet[Any])
+
+
+def in_days(qs: QS, field: str, first: date | None, last: date | None) -> QS:
+    """Rows whose ``field`` falls on ``first`` .. ``last`` (UTC days, both included; either
+    may be None). Any date a form accepts works, 0001-01-01 and 9999-12-31 included: the
+    day after the last one there is does not exist, so that day has no upper bound."""
+    if first:
+        qs = qs.filter(**{f"{field}__gte": day_start(first)})
+    if last and last < date.max:
+        qs = qs.filter(**{f"{field}__lt": day_end(last)})
+    elif last:
+        qs = qs.filter(**{f"{field}__isnull": False})
+    return qs
 
 
 # --- instances -------------------------------------------------------------------------------
@@ -71,10 +87,7 @@ def instance_list(
         qs = qs.filter(tenant_id=filters["tenant"])
     if filters.get("initiator"):
         qs = qs.filter(initiator=filters["initiator"])
-    if filters.get("started_from"):
-        qs = qs.filter(started_at__gte=day_start(filters["started_from"]))
-    if filters.get("started_to"):
-        qs = qs.filter(started_at__lt=day_end(filters["started_to"]))
+    qs = in_days(qs, "started_at", filters.get("started_from"), filters.get("started_to"))
     if filters.get("q"):
         q = filters["q"].strip().lower()
         try:
@@ -234,10 +247,7 @@ def task_history(*, filters: dict[str, Any]) -> QuerySet[HumanTask]:
         qs = qs.filter(instance__workflow_name=filters["workflow"])
     if filters.get("step"):
         qs = qs.filter(step_name=filters["step"])
-    if filters.get("date_from"):
-        qs = qs.filter(activity_at__gte=day_start(filters["date_from"]))
-    if filters.get("date_to"):
-        qs = qs.filter(activity_at__lt=day_end(filters["date_to"]))
+    qs = in_days(qs, "activity_at", filters.get("date_from"), filters.get("date_to"))
     return qs.order_by("-activity_at", "-id")
 
 
@@ -257,10 +267,7 @@ def export_events(*, filters: dict[str, Any], audit_only: bool) -> QuerySet[Even
         qs = qs.filter(type=filters["type"])
     if filters.get("instance"):
         qs = qs.filter(instance_id=filters["instance"])
-    if filters.get("date_from"):
-        qs = qs.filter(timestamp__gte=day_start(filters["date_from"]))
-    if filters.get("date_to"):
-        qs = qs.filter(timestamp__lt=day_end(filters["date_to"]))
+    qs = in_days(qs, "timestamp", filters.get("date_from"), filters.get("date_to"))
     if filters.get("workflow") or filters.get("step"):
         instances = WorkflowInstance.objects.all()
         if filters.get("workflow"):

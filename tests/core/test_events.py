@@ -245,7 +245,7 @@ def test_text_the_database_cannot_hold_is_refused() -> None:
     errors = _errors(f.workflow_started(INSTANCE, 0, workflow_name="a\x00b"))
     assert "NUL" in errors["workflow_name"]
     errors = _errors(f.workflow_started(INSTANCE, 0, initial_data={"k": ["a\x00"]}))
-    assert "NUL" in errors["initial_data"]
+    assert "NUL" in errors["initial_data.k[0]"]  # the path to the value
     errors = _errors(f.workflow_started(INSTANCE, 0, note="\x00"))
     assert "NUL" in errors["note"]
     errors = _errors(f.step_started(INSTANCE, 0, step_name="s" * 201))

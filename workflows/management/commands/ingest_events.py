@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Iterable
@@ -14,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from tqdm import tqdm
 
+from workflows import jsonvalues
 from workflows.ingest import IngestError, ingest_events, validate_batch
 from workflows.wire import ParsedEvent
 
@@ -101,7 +101,7 @@ class Command(BaseCommand):
                     if not line.strip():
                         continue
                     try:
-                        obj = json.loads(line)
+                        obj = jsonvalues.loads(line)
                     except ValueError as exc:
                         problems.append((number, f"not JSON: {exc}"))
                         continue
