@@ -24,20 +24,37 @@ from api import selectors
 from workflows import actions
 from workflows import selectors as core
 from workflows.ingest import IngestError, ingest_events
-from workflows.models import HumanTask, IngestToken
+from workflows.models import HumanTask, IngestToken, TokenScope
 from workflows.roles import can_read
 
 
+class MissingScope(Exception):
+    """A valid token without the scope this endpoint needs (403)."""
+
+    def __init__(self, token: IngestToken, scope: str):
+        super().__init__(scope)
+        self.token, self.scope = token, scope
+
+
 class TokenAuth(HttpBearer):
+    """An ingest token that carries ``scope``; a valid token without it is refused with 403
+    (the request is authenticated, just not allowed), naming the missing scope."""
+
+    def __init__(self, scope: str):
+        super().__init__()
+        self.scope = scope
+
     def authenticate(self, request: HttpRequest, token: str) -> IngestToken | None:
         found = IngestToken.authenticate(token)
+        if found is None:
+            return None
         now = timezone.now()
         # A write per request would serialise every request on SQLite's one writer; a
         # last-used time to the minute is all the admin page needs.
-        if found is not None and (
-            found.last_used_at is None or now - found.last_used_at > LAST_USED_RESOLUTION
-        ):
+        if found.last_used_at is None or now - found.last_used_at > LAST_USED_RESOLUTION:
             IngestToken.objects.filter(pk=found.pk).update(last_used_at=now)
+        if not found.has_scope(self.scope):
+            raise MissingScope(found, self.scope)
         return found
 
 
@@ -58,8 +75,11 @@ api = StableIdsAPI(
     description="Workflow engines send domain events; people and tools read tasks and instances.",
     urls_namespace="api",
 )
-token_auth = TokenAuth()
-read_auth = [token_auth, SessionAuth()]
+# Every route names its auth: a token with a scope, a signed-in person, or either.
+# (tests/api/test_token_scopes.py checks every route of this router against each scope.)
+write_auth = TokenAuth(TokenScope.EVENTS_WRITE.value)
+read_auth = [TokenAuth(TokenScope.READ.value), SessionAuth()]
+person_auth = SessionAuth()
 
 
 # --- schemas -------------------------------------------------------------------------------
@@ -247,6 +267,17 @@ def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResp
     return response
 
 
+@api.exception_handler(MissingScope)
+def _missing_scope(request: HttpRequest, exc: MissingScope) -> HttpResponse:
+    message = (
+        f"the token {exc.token.name!r} lacks the scope {exc.scope!r} this endpoint needs "
+        f"(it has: {', '.join(exc.token.scopes) or 'none'})"
+    )
+    response = _errors(403, [{"index": None, "field": "Authorization", "message": message}])
+    response["WWW-Authenticate"] = f'Bearer error="insufficient_scope", scope="{exc.scope}"'
+    return response
+
+
 def _batch_from_body(data: Any) -> list[Any] | JsonResponse:
     if isinstance(data, list):
         return data
@@ -263,7 +294,7 @@ def _batch_from_body(data: Any) -> list[Any] | JsonResponse:
 
 @api.post(
     "/events",
-    auth=token_auth,
+    auth=write_auth,
     response={200: IngestOut, 401: ErrorsOut, 413: ErrorsOut, 415: ErrorsOut, 422: ErrorsOut},
     openapi_extra=_BODY_DOC,
     summary='Ingest events (one, an array, or {"events": [...]}); all or nothing',
@@ -413,7 +444,7 @@ _ACTION_RESPONSES = {200: TaskOut, 404: DetailOut, 409: ConflictOut, 422: Errors
 
 @api.post(
     "/tasks/{task_id}/complete",
-    auth=SessionAuth(),
+    auth=person_auth,
     response=_ACTION_RESPONSES,
     summary="Complete a task as the signed-in person; 409 if someone acted first",
 )
@@ -430,7 +461,7 @@ def complete(request: HttpRequest, task_id: uuid.UUID, body: CompleteIn) -> Any:
 
 @api.post(
     "/tasks/{task_id}/reassign",
-    auth=SessionAuth(),
+    auth=person_auth,
     response=_ACTION_RESPONSES,
     summary="Reassign a task to a person or team, with a reason",
 )
@@ -447,7 +478,7 @@ def reassign(request: HttpRequest, task_id: uuid.UUID, body: ReassignIn) -> Any:
 
 @api.post(
     "/tasks/{task_id}/claim",
-    auth=SessionAuth(),
+    auth=person_auth,
     response=_ACTION_RESPONSES,
     summary="Claim a task from a team queue",
 )
@@ -458,7 +489,7 @@ def claim(request: HttpRequest, task_id: uuid.UUID) -> Any:
 
 @api.post(
     "/tasks/{task_id}/release",
-    auth=SessionAuth(),
+    auth=person_auth,
     response=_ACTION_RESPONSES,
     summary="Give a claimed task back to the team queue it came from",
 )
