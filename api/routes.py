@@ -27,20 +27,37 @@ from api import selectors
 from workflows import actions, jsonvalues
 from workflows import selectors as core
 from workflows.ingest import IngestError, ingest_events
-from workflows.models import HumanTask, IngestToken
+from workflows.models import HumanTask, IngestToken, TokenScope
 from workflows.wire import parse_datetime
 
 
+class MissingScope(Exception):
+    """A valid token without the scope this endpoint needs (403)."""
+
+    def __init__(self, token: IngestToken, scope: str):
+        super().__init__(scope)
+        self.token, self.scope = token, scope
+
+
 class TokenAuth(HttpBearer):
+    """An ingest token that carries ``scope``; a valid token without it is refused with 403
+    (the request is authenticated, just not allowed), naming the missing scope."""
+
+    def __init__(self, scope: str):
+        super().__init__()
+        self.scope = scope
+
     def authenticate(self, request: HttpRequest, token: str) -> IngestToken | None:
         found = IngestToken.authenticate(token)
+        if found is None:
+            return None
         now = timezone.now()
         # A write per request would serialise every request on SQLite's one writer; a
         # last-used time to the minute is all the admin page needs.
-        if found is not None and (
-            found.last_used_at is None or now - found.last_used_at > LAST_USED_RESOLUTION
-        ):
+        if found.last_used_at is None or now - found.last_used_at > LAST_USED_RESOLUTION:
             IngestToken.objects.filter(pk=found.pk).update(last_used_at=now)
+        if not found.has_scope(self.scope):
+            raise MissingScope(found, self.scope)
         return found
 
 
@@ -61,8 +78,11 @@ api = StableIdsAPI(
     description="Workflow engines send domain events; people and tools read tasks and instances.",
     urls_namespace="api",
 )
-token_auth = TokenAuth()
-read_auth = [token_auth, SessionAuth()]
+# Every route names its auth: a token with a scope, a signed-in person, or either.
+# (tests/api/test_token_scopes.py checks every route of this router against each scope.)
+write_auth = TokenAuth(TokenScope.EVENTS_WRITE.value)
+read_auth = [TokenAuth(TokenScope.READ.value), SessionAuth()]
+person_auth = SessionAuth()
 
 
 # --- schemas -------------------------------------------------------------------------------
@@ -303,6 +323,17 @@ def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResp
     return response
 
 
+@api.exception_handler(MissingScope)
+def _missing_scope(request: HttpRequest, exc: MissingScope) -> HttpResponse:
+    message = (
+        f"the token {exc.token.name!r} lacks the scope {exc.scope!r} this endpoint needs "
+        f"(it has: {', '.join(exc.token.scopes) or 'none'})"
+    )
+    response = _errors(403, [{"index": None, "field": "Authorization", "message": message}])
+    response["WWW-Authenticate"] = f'Bearer error="insufficient_scope", scope="{exc.scope}"'
+    return response
+
+
 def _batch_from_body(data: Any) -> list[Any] | JsonResponse:
     if isinstance(data, list):
         return data
@@ -319,11 +350,12 @@ def _batch_from_body(data: Any) -> list[Any] | JsonResponse:
 
 @api.post(
     "/events",
-    auth=token_auth,
+    auth=write_auth,
     response={
         200: IngestOut,
         400: ErrorsOut,
         401: ErrorsOut,
+        403: ErrorsOut,
         413: ErrorsOut,
         415: ErrorsOut,
         422: ErrorsOut,
@@ -399,7 +431,7 @@ def _reader(request: HttpRequest) -> Any:
     return None if isinstance(request.auth, IngestToken) else request.user  # type: ignore[attr-defined]
 
 
-_READ_REFUSALS = {401: ErrorsOut, 422: ErrorsOut}
+_READ_REFUSALS = {401: ErrorsOut, 403: ErrorsOut, 422: ErrorsOut}
 
 
 @api.get(
@@ -512,7 +544,7 @@ _ACTION_RESPONSES = {
 
 @api.post(
     "/tasks/{task_id}/complete",
-    auth=SessionAuth(),
+    auth=person_auth,
     response=_ACTION_RESPONSES,
     summary="Complete a task as the signed-in person; 409 if someone acted first",
 )
@@ -529,7 +561,7 @@ def complete(request: HttpRequest, task_id: uuid.UUID, body: CompleteIn) -> Any:
 
 @api.post(
     "/tasks/{task_id}/reassign",
-    auth=SessionAuth(),
+    auth=person_auth,
     response=_ACTION_RESPONSES,
     summary="Reassign a task to a person or team, with a reason",
 )
@@ -546,7 +578,7 @@ def reassign(request: HttpRequest, task_id: uuid.UUID, body: ReassignIn) -> Any:
 
 @api.post(
     "/tasks/{task_id}/claim",
-    auth=SessionAuth(),
+    auth=person_auth,
     response=_ACTION_RESPONSES,
     summary="Claim a task from a team queue",
 )
@@ -557,7 +589,7 @@ def claim(request: HttpRequest, task_id: uuid.UUID) -> Any:
 
 @api.post(
     "/tasks/{task_id}/release",
-    auth=SessionAuth(),
+    auth=person_auth,
     response=_ACTION_RESPONSES,
     summary="Give a claimed task back to the team queue it came from",
 )

@@ -100,7 +100,8 @@ class Client:
             self.url,
             additional_headers={
                 "Cookie": f"sessionid={self.session}",
-                "Origin": "http://127.0.0.1",
+                # The site's own origin, port included (live/origin.py).
+                "Origin": self.url.replace("ws://", "http://", 1).split("/ws/", 1)[0],
             },
             open_timeout=60,
             max_queue=64,

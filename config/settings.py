@@ -193,3 +193,7 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
+
+# Live sockets (docs/architecture.md, "Live updates"): how often an open socket re-checks
+# that its session still signs its user in (expiry, deletion from the session store).
+LIVE_SESSION_CHECK_SECONDS = float(os.environ.get("LIVE_SESSION_CHECK_SECONDS", 60))

@@ -106,8 +106,22 @@ class RightsChanged(TypedDict):
     type: Literal["live.rights"]
 
 
+class SessionEnded(TypedDict):
+    """A session of the user ended (sign-out: that session; a password change: all of them):
+    the matching sockets close with ``live.sessions.SESSION_ENDED`` and stay closed."""
+
+    type: Literal["live.session_ended"]
+    session: str | None  # live.sessions.fingerprint of the session key; None: every session
+
+
 Payload = (
-    TasksChanged | InstancesChanged | PresenceJoin | PresenceHere | PresenceLeave | RightsChanged
+    TasksChanged
+    | InstancesChanged
+    | PresenceJoin
+    | PresenceHere
+    | PresenceLeave
+    | RightsChanged
+    | SessionEnded
 )
 
 _ids = itertools.count()
@@ -252,12 +266,53 @@ def on_rights_changed(sender: Any, instance: Any, action: str, **kwargs: Any) ->
     transaction.on_commit(lambda: send_many(messages))
 
 
+def _end_sessions(user_id: Any, session: str | None) -> None:
+    message: list[tuple[str, Payload]] = [
+        (user_group(user_id), SessionEnded(type="live.session_ended", session=session))
+    ]
+    transaction.on_commit(lambda: send_many(message))
+
+
+def on_logged_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    """Sign-out closes the sockets of that session only; the user's other browsers stay."""
+    from live.sessions import fingerprint
+
+    session = getattr(request, "session", None)
+    if user is not None and user.pk is not None and session is not None:
+        _end_sessions(user.pk, fingerprint(session.session_key))
+
+
+def on_user_pre_save(sender: Any, instance: Any, raw: bool = False, **kwargs: Any) -> None:
+    """Note whether this save changes the stored password hash (``set_password`` and save,
+    the admin's password forms, ``changepassword``): every session's auth hash then fails."""
+    update_fields = kwargs.get("update_fields")
+    if raw or instance.pk is None:
+        return
+    if update_fields is not None and "password" not in update_fields:
+        return
+    stored = (
+        sender._default_manager.filter(pk=instance.pk).values_list("password", flat=True).first()
+    )
+    if stored is not None and stored != instance.password:
+        instance._live_password_changed = True
+
+
+def on_user_saved(sender: Any, instance: Any, **kwargs: Any) -> None:
+    if instance.__dict__.pop("_live_password_changed", False):
+        _end_sessions(instance.pk, None)
+
+
 def connect() -> None:
+    from django.contrib.auth import user_logged_out
     from django.contrib.auth.models import Group, User
+    from django.db.models.signals import post_save, pre_save
 
     from workflows.ingest import events_ingested
 
     events_ingested.connect(on_events_ingested, dispatch_uid="live.broadcast")
+    user_logged_out.connect(on_logged_out, dispatch_uid="live.logged_out")
+    pre_save.connect(on_user_pre_save, sender=User, dispatch_uid="live.password_pre_save")
+    post_save.connect(on_user_saved, sender=User, dispatch_uid="live.password_saved")
     for through in (User.groups.through, User.user_permissions.through, Group.permissions.through):
         m2m_changed.connect(
             on_rights_changed, sender=through, dispatch_uid=f"live.rights.{through}"

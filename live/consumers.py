@@ -12,24 +12,28 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import uuid
 from collections import OrderedDict, deque
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.http import QueryDict
+from django.utils import timezone
 
 from inbox import selectors as inbox_selectors
 from inbox.forms import TaskFilterForm
-from live import broadcast, fragments
+from live import broadcast, fragments, sessions
 from live.subscriptions import Subscriptions
 from workflows.models import HumanTask
 from workflows.timeline import TIMELINE_KINDS
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_CHARS = 4096
 LIST_MODES = ("mine", "queue", "done")
@@ -68,12 +72,20 @@ def _audience_state(audience: list[Any] | tuple[Any, ...] | None) -> str:
 
 class LiveConsumer(AsyncWebsocketConsumer):
     subs: Subscriptions
+    ended = False  # the session ended: the socket is closing, nothing more is sent
+    session_key: str | None = None
+    session_checked_until: datetime | None = None  # no session check needed before then
+    session_watch: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.close()  # before accept: the handshake is refused (403)
             return
+        session = self.scope.get("session")
+        self.session_key = getattr(session, "session_key", None)
+        self.session_id = sessions.fingerprint(self.session_key)
+        self.session_checked_until = timezone.now()  # the handshake has just checked it
         self.user = user
         self.user_id = user.pk
         self.username = user.get_username()
@@ -86,10 +98,15 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.seen_set: set[tuple[Any, ...]] = set()
         await self.accept()
         await self.subs.start()
+        if self.session_key:
+            self.session_watch = asyncio.get_running_loop().create_task(self._watch_session())
         # Re-sync on every (re)connect: the counts may have moved while we were away.
         await self._send_html(await self._counts_html(my=True, queues=True))
 
     async def disconnect(self, code: int) -> None:
+        watch = self.session_watch
+        if watch is not None and watch is not asyncio.current_task():
+            watch.cancel()
         subs = getattr(self, "subs", None)
         if subs is None:
             return
@@ -97,7 +114,58 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self._leave_presence()
         await subs.leave_all()
 
+    # --- the session behind the socket ----------------------------------------------------
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Before anything is handled (a broadcast to send, a page's request), the socket's
+        session must still sign its user in; a socket whose session ended handles nothing."""
+        kind = message.get("type")
+        if kind not in ("websocket.connect", "websocket.disconnect") and self.session_key:
+            if self.ended:
+                return
+            if kind != "live.session_ended" and not await self._session_valid():
+                await self._end_session()
+                return
+        await super().dispatch(message)
+
+    async def _session_valid(self, *, recheck: bool = False) -> bool:
+        now = timezone.now()
+        if not recheck and self.session_checked_until and now < self.session_checked_until:
+            return True
+        until = await database_sync_to_async(sessions.valid_until)(self.session_key, self.user_id)
+        if until is None or until <= now:
+            return False
+        self.session_checked_until = min(until, now + timedelta(seconds=sessions.check_seconds()))
+        return True
+
+    async def _watch_session(self) -> None:
+        """The periodic check: expiry and deletion from the store are not announced."""
+        while not self.ended:
+            await asyncio.sleep(sessions.check_seconds())
+            try:
+                valid = await self._session_valid(recheck=True)
+            except Exception:  # a database hiccup must not end the watch
+                logger.exception("live session check failed")
+                continue
+            if not valid:
+                await self._end_session()
+
+    async def _end_session(self) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        await self.subs.leave_all()  # no broadcast reaches this socket any more
+        await self.close(code=sessions.SESSION_ENDED)
+
+    async def live_session_ended(self, event: broadcast.SessionEnded) -> None:
+        if event["session"] is None or event["session"] == self.session_id:
+            await self._end_session()
+
+    # --- sending ---------------------------------------------------------------------------
+
     async def _send_html(self, html: str) -> None:
+        if self.ended:
+            return
         if html := html.strip():
             await self.send(text_data=html)
 

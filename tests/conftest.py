@@ -31,7 +31,7 @@ settings.load_profile(
 def api_token(db) -> str:
     from workflows.models import IngestToken
 
-    _, raw = IngestToken.issue("test-engine")
+    _, raw = IngestToken.issue("test-engine", scopes=["events:write", "read"])
     return raw
 
 

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.http import HttpRequest
 
 from workflows.models import (
+    ALL_TOKEN_SCOPES,
     Event,
     FoldState,
     HumanTask,
     IngestToken,
     OutboxCommand,
     StepRun,
+    TokenScope,
     WorkflowInstance,
 )
 
@@ -45,10 +48,44 @@ class HumanTaskAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in HumanTask._meta.fields]
 
 
+class IngestTokenForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(
+        choices=TokenScope.choices,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="events:write sends events; read reads every task and instance.",
+    )
+
+    class Meta:
+        model = IngestToken
+        fields = ["name", "scopes", "revoked"]
+
+    def clean_scopes(self) -> list[str]:
+        chosen = self.cleaned_data["scopes"]
+        return [s for s in ALL_TOKEN_SCOPES if s in chosen]
+
+
 @admin.register(IngestToken)
 class IngestTokenAdmin(admin.ModelAdmin):
-    list_display = ["name", "prefix", "created_at", "last_used_at", "revoked"]
-    readonly_fields = ["token_hash", "prefix", "created_at", "last_used_at"]
+    """Tokens are created by ``manage.py create_ingest_token`` (the raw value is shown once,
+    there); here their scopes are changed and they are revoked."""
+
+    form = IngestTokenForm
+    list_display = ["name", "prefix", "scope_list", "created_at", "last_used_at", "revoked"]
+    list_filter = ["revoked"]
+    readonly_fields = ["prefix", "created_at", "last_used_at"]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # a token made here would have no value anyone could use
+
+    @admin.display(description="scopes")
+    def scope_list(self, token: IngestToken) -> str:
+        return " ".join(token.scopes) if isinstance(token.scopes, list) else ""
+
+    @admin.action(description="Revoke selected tokens (further requests get 401)")
+    def revoke(self, request: HttpRequest, queryset: Any) -> None:
+        count = queryset.filter(revoked=False).update(revoked=True)
+        self.message_user(request, f"Revoked {count} token(s).", messages.SUCCESS)
 
 
 @admin.register(OutboxCommand)

@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -88,15 +89,52 @@ class Event(models.Model):
         raise AppendOnlyError("the event log is append-only")
 
 
+class TokenScope(models.TextChoices):
+    """What an ingest token may do (docs/engines.md, "Token")."""
+
+    EVENTS_WRITE = "events:write", "events:write: POST /api/events"
+    READ = "read", "read: every task and instance through the read endpoints"
+
+
+# New tokens may only send events: an engine's token must not read every task. Tokens that
+# existed before scopes (migration 0003) keep both, so current deployments go on working.
+DEFAULT_TOKEN_SCOPES: tuple[str, ...] = (TokenScope.EVENTS_WRITE.value,)
+ALL_TOKEN_SCOPES: tuple[str, ...] = tuple(TokenScope.values)
+
+
+def default_token_scopes() -> list[str]:
+    return list(DEFAULT_TOKEN_SCOPES)
+
+
+def validate_token_scopes(value: Any) -> None:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValidationError("scopes must be a list of scope names")
+    if not value:
+        raise ValidationError(f"a token needs at least one scope: {', '.join(ALL_TOKEN_SCOPES)}")
+    unknown = sorted(set(value) - set(ALL_TOKEN_SCOPES))
+    if unknown:
+        raise ValidationError(
+            f"unknown scope(s) {', '.join(unknown)}; known: {', '.join(ALL_TOKEN_SCOPES)}"
+        )
+
+
 class IngestToken(models.Model):
-    """A bearer token for POST /api/events; only its SHA-256 is kept."""
+    """A bearer token for the API (``POST /api/events``, and the reads with ``read``); only
+    its SHA-256 is kept."""
 
     name = models.CharField(max_length=100, unique=True)
     token_hash = models.CharField(max_length=64, unique=True)
     prefix = models.CharField(max_length=12, help_text="The first characters, to recognise it.")
     created_at = models.DateTimeField(default=timezone.now)
-    last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(
+        null=True, blank=True, help_text="Updated at most once a minute."
+    )
     revoked = models.BooleanField(default=False)
+    scopes = models.JSONField(
+        default=default_token_scopes,
+        validators=[validate_token_scopes],
+        help_text="events:write (send events) and/or read (read every task and instance).",
+    )
 
     class Meta:
         db_table = "inbox_ingesttoken"
@@ -109,15 +147,24 @@ class IngestToken(models.Model):
         return hashlib.sha256(raw.encode()).hexdigest()
 
     @classmethod
-    def issue(cls, name: str) -> tuple[IngestToken, str]:
+    def issue(
+        cls, name: str, scopes: tuple[str, ...] | list[str] = DEFAULT_TOKEN_SCOPES
+    ) -> tuple[IngestToken, str]:
         """Create a token; the raw value is returned once and never stored."""
+        chosen = [s for s in ALL_TOKEN_SCOPES if s in scopes]  # canonical order, no repeats
+        validate_token_scopes(list(scopes))
         raw = "tki_" + secrets.token_urlsafe(32)
-        token = cls.objects.create(name=name, token_hash=cls.hash(raw), prefix=raw[:10])
+        token = cls.objects.create(
+            name=name, token_hash=cls.hash(raw), prefix=raw[:10], scopes=chosen
+        )
         return token, raw
 
     @classmethod
     def authenticate(cls, raw: str) -> IngestToken | None:
         return cls.objects.filter(token_hash=cls.hash(raw), revoked=False).first()
+
+    def has_scope(self, scope: str) -> bool:
+        return isinstance(self.scopes, list) and scope in self.scopes
 
 
 class OutboxCommand(models.Model):

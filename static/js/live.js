@@ -46,8 +46,36 @@
     resyncPending = setTimeout(function () { resyncPending = null; resync(); }, 300);
   }
 
-  // The socket's state, for styles and tests: <html data-live-socket="open|closed">.
-  document.addEventListener("htmx:wsClose", function () {
+  // The server closes the socket with this code when its session ended (sign-out here or
+  // in another tab, a password change, expiry): live/sessions.py. htmx does not reconnect
+  // on it; the socket element goes too, so nothing reconnects later.
+  var SESSION_ENDED = 4401;
+
+  function showSignedOut(socketElt) {
+    document.documentElement.dataset.liveSocket = "signed-out";
+    var login = (socketElt && socketElt.dataset.loginUrl) || "/accounts/login/";
+    if (socketElt && socketElt.parentNode) socketElt.parentNode.removeChild(socketElt);
+    if (document.getElementById("signed-out")) return;
+    var notice = document.createElement("div");
+    notice.id = "signed-out";
+    notice.className = "banner warning signed-out";
+    notice.setAttribute("role", "alert");
+    notice.appendChild(document.createTextNode("You have been signed out. "));
+    var link = document.createElement("a");
+    link.href = login + "?next=" + encodeURIComponent(window.location.pathname + window.location.search);
+    link.textContent = "Sign in";
+    notice.appendChild(link);
+    var main = document.getElementById("main") || document.body;
+    main.insertBefore(notice, main.firstChild);
+  }
+
+  // The socket's state, for styles and tests: <html data-live-socket="open|closed|signed-out">.
+  document.addEventListener("htmx:wsClose", function (event) {
+    var closed = event.detail && event.detail.event;
+    if (closed && closed.code === SESSION_ENDED) {
+      showSignedOut(event.target);
+      return;
+    }
     document.documentElement.dataset.liveSocket = "closed";
   });
 

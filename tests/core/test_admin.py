@@ -34,3 +34,42 @@ def test_the_event_log_is_read_only_in_the_admin() -> None:
     assert 'name="_save"' not in page.content.decode()
     for model in ("workflowinstance", "steprun"):
         assert client.get(f"/admin/workflows/{model}/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_token_admin_shows_scopes_and_last_use_and_revokes() -> None:
+    from datetime import UTC, datetime
+
+    from workflows.models import IngestToken
+
+    engine, _ = IngestToken.issue("engine")
+    reporting, _ = IngestToken.issue("reporting", scopes=["events:write", "read"])
+    used = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
+    IngestToken.objects.filter(pk=engine.pk).update(last_used_at=used)
+    client = Client()
+    client.force_login(User.objects.create_superuser("root", password="pw"))
+
+    page = client.get("/admin/workflows/ingesttoken/").content.decode()
+    assert "<th" in page and "scopes" in page.lower()
+    assert "events:write read" in page  # reporting's scopes
+    assert "Nov. 25, 2026, 9:30 a.m." in page  # engine's last use
+    assert client.get("/admin/workflows/ingesttoken/add/").status_code == 403
+
+    # Scopes are changed with checkboxes; an unknown one is refused.
+    url = f"/admin/workflows/ingesttoken/{engine.pk}/change/"
+    form = {"name": "engine", "scopes": ["read"]}
+    assert client.post(url, form).status_code == 302
+    assert IngestToken.objects.get(pk=engine.pk).scopes == ["read"]
+    refused = client.post(url, {"name": "engine", "scopes": ["admin"]})
+    assert refused.status_code == 200 and "not one of the available choices" in (
+        refused.content.decode()
+    )
+    assert IngestToken.objects.get(pk=engine.pk).scopes == ["read"]
+
+    response = client.post(
+        "/admin/workflows/ingesttoken/",
+        {"action": "revoke", "_selected_action": [str(reporting.pk)]},
+    )
+    assert response.status_code == 302
+    assert IngestToken.objects.get(pk=reporting.pk).revoked
+    assert not IngestToken.objects.get(pk=engine.pk).revoked

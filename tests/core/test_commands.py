@@ -65,6 +65,47 @@ def test_an_issued_token_is_accepted_by_the_api(client: Any) -> None:
     assert Event.objects.get(type="WorkflowStarted").source == "token:engine"
 
 
+def test_create_ingest_token_defaults_to_events_write_only() -> None:
+    _, err = run("create_ingest_token", "engine")
+    assert IngestToken.objects.get().scopes == ["events:write"]
+    assert "scopes events:write" in err
+
+
+def test_create_ingest_token_takes_scopes(client: Any) -> None:
+    raw = run("create_ingest_token", "reporting", "--scope", "read", "--scope", "events:write")[
+        0
+    ].strip()
+    assert IngestToken.objects.get().scopes == ["events:write", "read"]
+    assert client.get("/api/tasks", HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 200
+
+
+def test_create_ingest_token_refuses_an_unknown_scope() -> None:
+    with pytest.raises(CommandError, match="invalid choice: 'admin'"):
+        run("create_ingest_token", "engine", "--scope", "admin")
+    assert not IngestToken.objects.exists()
+
+
+def test_revoke_ingest_token_refuses_further_requests(client: Any) -> None:
+    raw = run("create_ingest_token", "engine")[0].strip()
+    run("create_ingest_token", "other")
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
+    assert f.post_events(client, small_history(), **auth).status_code == 200
+
+    _, err = run("revoke_ingest_token", "engine")
+
+    assert "Revoked token 'engine'" in err
+    assert f.post_events(client, small_history(), **auth).status_code == 401
+    assert IngestToken.objects.get(name="engine").revoked
+    assert not IngestToken.objects.get(name="other").revoked
+    assert "already revoked" in run("revoke_ingest_token", "engine")[1]
+
+
+def test_revoke_ingest_token_names_the_tokens_when_the_name_is_unknown() -> None:
+    run("create_ingest_token", "engine")
+    with pytest.raises(CommandError, match=r"no token named 'engin' \(tokens: engine\)"):
+        run("revoke_ingest_token", "engin")
+
+
 # --- ingest_events ---------------------------------------------------------------------------
 
 

@@ -108,6 +108,8 @@ def test_a_populated_database_migrates_forward_without_loss(previous_release: No
     assert Event.objects.get(task_id=tid).payload == {"title": "Approve"}
     assert OutboxCommand.objects.get().event_id == event.pk
     assert IngestToken.objects.get().name == "engine"
+    # Tokens older than scopes keep both (migration 0003), so deployments go on working.
+    assert IngestToken.objects.get().scopes == ["events:write", "read"]
     assert FoldState.objects.get().state == {"v": 1}
     admins = Group.objects.get(name="Admins")
     assert set(admins.permissions.values_list("codename", flat=True)) == perms_before

@@ -158,3 +158,31 @@ def test_after_a_dropped_socket_the_page_matches_a_fresh_load(server: Server, br
     assert after == state(reloaded)
     assert len(after["rows"]) == len(set(after["rows"])) == 25
     assert "Earlier task" not in after["table"]
+
+
+def test_signing_out_in_another_tab_tells_the_open_page_and_it_stays_closed(
+    server: Server, browser: Any
+) -> None:
+    alice = signed_in(browser, server, "alice")  # My tasks, live
+    sockets: list[Any] = []
+    alice.on("websocket", lambda ws: sockets.append(ws))
+    other_tab = alice.context.new_page()
+    other_tab.goto(server.url + "/")
+    other_tab.click("form[action='/accounts/logout/'] button")
+    other_tab.wait_for_url(server.url + "/accounts/login/")
+
+    notice = alice.wait_for_selector("#signed-out[role=alert]", timeout=5000)
+    assert "You have been signed out" in notice.inner_text()
+    link = alice.locator("#signed-out a")
+    assert link.inner_text() == "Sign in"
+    assert link.get_attribute("href") == "/accounts/login/?next=%2F"
+    assert alice.get_attribute("html", "data-live-socket") == "signed-out"
+
+    # No reconnecting, and nothing more arrives on the page.
+    event, _, task_id = created("alice", "After signing out")
+    server.post_events([event])
+    alice.wait_for_timeout(3000)
+    assert sockets == []
+    assert alice.locator(f"#task-row-{task_id}").count() == 0
+    link.click()
+    alice.wait_for_url(server.url + "/accounts/login/?next=%2F")

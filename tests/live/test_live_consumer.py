@@ -23,6 +23,7 @@ from workflows.models import HumanTask, WorkflowInstance
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+HOST = (b"host", b"127.0.0.1")  # the Origin must be the site's own: live/origin.py
 ORIGIN = (b"origin", b"http://127.0.0.1")
 QUIET = 0.3  # seconds a socket must stay silent to count as "received nothing"
 
@@ -80,7 +81,7 @@ def session_cookie(user: User) -> bytes:
 async def connect(
     user: User | None, *, origin: tuple[bytes, bytes] = ORIGIN
 ) -> WebsocketCommunicator:
-    headers = [origin]
+    headers = [HOST, origin]
     if user is not None:
         headers.append((b"cookie", await session_cookie(user)))
     return WebsocketCommunicator(application, "/ws/live/", headers=headers)

@@ -59,13 +59,19 @@ def servers(uvicorn_servers: Servers) -> tuple[list[Server], list[str]]:
     return [uvicorn_servers.start(setup["token"]) for _ in range(2)], setup["sessions"]
 
 
+def site_origin(ws_url: str) -> str:
+    """ws://127.0.0.1:8000/ws/live/ -> http://127.0.0.1:8000"""
+    return ws_url.replace("ws://", "http://", 1).split("/ws/", 1)[0]
+
+
 async def open_sockets(urls: list[str], sessions: list[str]) -> tuple[list[Any], list[str]]:
     """Every socket at once (no client-side gate): the simultaneous case."""
 
     async def one(url: str, session: str) -> Any:
         ws = await websockets.connect(
             url,
-            additional_headers={"Cookie": f"sessionid={session}", "Origin": "http://127.0.0.1"},
+            # The site's own origin, port included (live/origin.py).
+            additional_headers={"Cookie": f"sessionid={session}", "Origin": site_origin(url)},
             open_timeout=20,
         )
         first = await asyncio.wait_for(ws.recv(), 20)  # the counts, sent on every connect
