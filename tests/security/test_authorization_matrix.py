@@ -24,16 +24,18 @@ from workflows.models import IngestToken, OutboxCommand
 pytestmark = pytest.mark.django_db
 
 # People: alice is the task's assignee, bob an assignee who may not see it, erin a manager,
-# admin an admin. Tokens are engines: they reach the JSON API and nothing else.
-ROLES = ("anonymous", "assignee", "other", "manager", "admin", "token")
+# admin an admin. Tokens are engines: they reach the JSON API and nothing else; "token" has
+# the default scope (events:write), "reader" the read scope only.
+ROLES = ("anonymous", "assignee", "other", "manager", "admin", "token", "reader")
 USERNAMES = {"assignee": "alice", "other": "bob", "manager": "erin", "admin": "admin"}
 
-ALLOW, LOGIN, ADMIN_LOGIN, NOT_FOUND, UNAUTHORIZED = (
+ALLOW, LOGIN, ADMIN_LOGIN, NOT_FOUND, UNAUTHORIZED, FORBIDDEN = (
     "allow",
     "login",
     "admin-login",
     "404",
     "401",
+    "403",
 )
 # In Django's admin, staff pass the sign-in; each model page then follows the model
 # permissions of their role (403 without them), which test_admin_rights pins down.
@@ -48,7 +50,13 @@ def _rule(**per_role: str) -> dict[str, str]:
 # What each class of URL gives each role.
 # Signing out: everyone ends at the sign-in page.
 SIGN_OUT = _rule(
-    anonymous=LOGIN, assignee=LOGIN, other=LOGIN, manager=LOGIN, admin=LOGIN, token=LOGIN
+    anonymous=LOGIN,
+    assignee=LOGIN,
+    other=LOGIN,
+    manager=LOGIN,
+    admin=LOGIN,
+    token=LOGIN,
+    reader=LOGIN,
 )
 NOWHERE = _rule(
     anonymous=NOT_FOUND,
@@ -57,24 +65,55 @@ NOWHERE = _rule(
     manager=NOT_FOUND,
     admin=NOT_FOUND,
     token=NOT_FOUND,
+    reader=NOT_FOUND,
 )
 PUBLIC = _rule(
-    anonymous=ALLOW, assignee=ALLOW, other=ALLOW, manager=ALLOW, admin=ALLOW, token=ALLOW
+    anonymous=ALLOW,
+    assignee=ALLOW,
+    other=ALLOW,
+    manager=ALLOW,
+    admin=ALLOW,
+    token=ALLOW,
+    reader=ALLOW,
 )
 SIGNED_IN = _rule(
-    anonymous=LOGIN, assignee=ALLOW, other=ALLOW, manager=ALLOW, admin=ALLOW, token=LOGIN
+    anonymous=LOGIN,
+    assignee=ALLOW,
+    other=ALLOW,
+    manager=ALLOW,
+    admin=ALLOW,
+    token=LOGIN,
+    reader=LOGIN,
 )
 # alice's task: whoever may see it (its assignee, admins, managers); anyone else a 404.
 TASK_PAGE = _rule(
-    anonymous=LOGIN, assignee=ALLOW, other=NOT_FOUND, manager=ALLOW, admin=ALLOW, token=LOGIN
+    anonymous=LOGIN,
+    assignee=ALLOW,
+    other=NOT_FOUND,
+    manager=ALLOW,
+    admin=ALLOW,
+    token=LOGIN,
+    reader=LOGIN,
 )
 # Acting on alice's task: its assignee and admins. A manager reads everything, acts on
 # nothing that is not theirs.
 TASK_ACTION = _rule(
-    anonymous=LOGIN, assignee=ALLOW, other=NOT_FOUND, manager=NOT_FOUND, admin=ALLOW, token=LOGIN
+    anonymous=LOGIN,
+    assignee=ALLOW,
+    other=NOT_FOUND,
+    manager=NOT_FOUND,
+    admin=ALLOW,
+    token=LOGIN,
+    reader=LOGIN,
 )
 CONSOLE_READ = _rule(
-    anonymous=LOGIN, assignee=NOT_FOUND, other=NOT_FOUND, manager=ALLOW, admin=ALLOW, token=LOGIN
+    anonymous=LOGIN,
+    assignee=NOT_FOUND,
+    other=NOT_FOUND,
+    manager=ALLOW,
+    admin=ALLOW,
+    token=LOGIN,
+    reader=LOGIN,
 )
 CONSOLE_MANAGE = _rule(
     anonymous=LOGIN,
@@ -83,6 +122,7 @@ CONSOLE_MANAGE = _rule(
     manager=NOT_FOUND,
     admin=ALLOW,
     token=LOGIN,
+    reader=LOGIN,
 )
 DJANGO_ADMIN = _rule(
     anonymous=ADMIN_LOGIN,
@@ -91,19 +131,28 @@ DJANGO_ADMIN = _rule(
     manager=ADMIN_LOGIN,
     admin=STAFF,
     token=ADMIN_LOGIN,
+    reader=ADMIN_LOGIN,
 )
 # Django's admin sends a signed-in non-staff person who posts to its logout to its index.
 ADMIN_SIGN_OUT = _rule(
-    anonymous=ALLOW, assignee=ALLOW, other=ALLOW, manager=ALLOW, admin=LOGIN, token=ALLOW
+    anonymous=ALLOW,
+    assignee=ALLOW,
+    other=ALLOW,
+    manager=ALLOW,
+    admin=LOGIN,
+    token=ALLOW,
+    reader=ALLOW,
 )
-# The JSON API reads: a session sees what its pages show; a token with the read scope all.
+# The JSON API reads: a session sees what its pages show; a token with the read scope all,
+# a token without it is refused (403, naming the scope).
 API_READ = _rule(
     anonymous=UNAUTHORIZED,
     assignee=ALLOW,
     other=ALLOW,
     manager=ALLOW,
     admin=ALLOW,
-    token=ALLOW,
+    token=FORBIDDEN,
+    reader=ALLOW,
 )
 API_READ_TASK = _rule(
     anonymous=UNAUTHORIZED,
@@ -111,7 +160,8 @@ API_READ_TASK = _rule(
     other=NOT_FOUND,
     manager=ALLOW,
     admin=ALLOW,
-    token=ALLOW,
+    token=FORBIDDEN,
+    reader=ALLOW,
 )
 API_INGEST = _rule(
     anonymous=UNAUTHORIZED,
@@ -120,6 +170,7 @@ API_INGEST = _rule(
     manager=UNAUTHORIZED,
     admin=UNAUTHORIZED,
     token=ALLOW,
+    reader=FORBIDDEN,
 )
 # People's actions through the API: a session, never a token (an engine reports what
 # happened through POST /api/events; it does not act as a person).
@@ -130,6 +181,7 @@ API_TASK_ACTION = _rule(
     manager=NOT_FOUND,
     admin=ALLOW,
     token=UNAUTHORIZED,
+    reader=UNAUTHORIZED,
 )
 
 
@@ -244,12 +296,14 @@ def world() -> dict[str, Any]:
     other_iid, _ = b.waiting_instance(assignee="bob")
     admin = User.objects.get(username="admin")
     cancel_instance(instance_id=other_iid, user=admin, reason="for the outbox row")
-    _, raw = IngestToken.issue("matrix-engine")
+    _, writer = IngestToken.issue("matrix-engine")  # the default scope: events:write
+    _, reader = IngestToken.issue("matrix-reader", scopes=["read"])
     return {
         "task_id": tid,
         "instance_id": iid,
         "command_pk": OutboxCommand.objects.get().pk,
-        "token": raw,
+        "token": writer,
+        "reader": reader,
     }
 
 
@@ -294,8 +348,8 @@ def _url(route: Route, world: dict[str, Any]) -> str:
 
 
 def _client(role: str, world: dict[str, Any]) -> Client:
-    if role == "token":
-        return Client(HTTP_AUTHORIZATION=f"Bearer {world['token']}")
+    if role in ("token", "reader"):
+        return Client(HTTP_AUTHORIZATION=f"Bearer {world[role]}")
     client = Client()
     if role in USERNAMES:
         username = USERNAMES[role]
@@ -315,7 +369,9 @@ def _verdict(response: Any) -> str:
         return ALLOW
     if status == 401:
         return UNAUTHORIZED
-    if status in (403, 404):
+    if status == 403:
+        return FORBIDDEN
+    if status == 404:
         return NOT_FOUND
     return ALLOW
 
@@ -352,7 +408,9 @@ def test_access(
             response = client.post(url, {})
     verdict = _verdict(response)
     if expected == STAFF:
-        assert verdict in (ALLOW, NOT_FOUND), f"{role} {method} {url}: {response.status_code}"
+        assert verdict in (ALLOW, NOT_FOUND, FORBIDDEN), (
+            f"{role} {method} {url}: {response.status_code}"
+        )
         return
     assert verdict == expected, (
         f"{role} {method} {url}: {response.status_code} {response.get('Location', '')}"
