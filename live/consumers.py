@@ -38,6 +38,14 @@ logger = logging.getLogger(__name__)
 MAX_MESSAGE_CHARS = 4096
 LIST_MODES = ("mine", "queue", "done")
 TABLE_TAGS = ("<tr", "<tbody")
+# What a page may ask to watch ({"watch": kind, ...}), and the method that checks and joins;
+# tests/security/test_socket_matrix.py covers every kind for every role.
+WATCHES = {
+    "list": "_watch_list",
+    "task": "_watch_task",
+    "instance": "_watch_instance",
+    "instances": "_watch_instances",
+}
 
 # Per-process results shared by every socket handling the same broadcast (keys start with
 # the broadcast id). Bounded: a broadcast's fan-out finishes long before it is evicted.
@@ -195,15 +203,13 @@ class LiveConsumer(AsyncWebsocketConsumer):
             return
         if not isinstance(message, dict):
             return
-        watch = message.get("watch")
-        if watch == "list":
-            await self._watch_list(message)
-        elif watch == "task":
-            await self._watch_task(message)
-        elif watch == "instance":
-            await self._watch_instance(message)
-        elif watch == "instances":
-            await self.subs.watch_instance_list()
+        kind = message.get("watch")
+        handler = WATCHES.get(kind) if isinstance(kind, str) else None
+        if handler is not None:
+            await getattr(self, handler)(message)
+
+    async def _watch_instances(self, message: dict[str, Any]) -> None:
+        await self.subs.watch_instance_list()
 
     async def _watch_list(self, message: dict[str, Any]) -> None:
         mode = message.get("mode")
