@@ -28,6 +28,19 @@ document.addEventListener("securitypolicyviolation", (e) => {
   window.__csp.push(`${e.violatedDirective} blocked ${e.blockedURI || "inline"} at ` +
                     `${e.sourceFile}:${e.lineNumber} (${e.sample})`);
 });
+// For waiting without page-side eval (Playwright's wait_for_function evals, which the policy
+// refuses): the socket's first message (sent once the server joined its groups) and htmx
+// requests in flight, as attributes on <html>.
+let busy = 0;
+const mark = () => {
+  if (busy > 0) document.documentElement.dataset.testBusy = String(busy);
+  else delete document.documentElement.dataset.testBusy;
+};
+document.addEventListener("htmx:beforeRequest", () => { busy += 1; mark(); });
+document.addEventListener("htmx:afterRequest", () => { busy = Math.max(0, busy - 1); mark(); });
+document.addEventListener("htmx:wsAfterMessage", () => {
+  document.documentElement.dataset.testWsMessage = "yes";
+});
 """
 
 # The page background in each scheme (static/css/app.css): the stylesheet applied.
@@ -102,10 +115,17 @@ class Watch:
 
 
 def open_page(page: Any, url: str) -> int:
+    """Load a page; on a live one, wait until its socket is subscribed and its re-sync done,
+    so an update posted next is neither missed nor overwritten by the re-sync."""
     response = page.goto(url)
     page.wait_for_load_state("load")
     if page.locator("#live-socket").count():
-        page.wait_for_selector("html[data-live-socket=open]", state="attached", timeout=10_000)
+        page.wait_for_selector(
+            "html[data-live-socket=open][data-test-ws-message]:not([data-test-busy])",
+            state="attached",
+            timeout=15_000,
+        )
+        page.wait_for_timeout(50)  # htmx settles a swap 20 ms after it
     return int(response.status)
 
 
@@ -146,7 +166,7 @@ def test_no_page_of_any_role_violates_the_policy(
                 f.new_id(), 5, task_id=f.new_id(), assignee=name, title=f"Live for {name}"
             )
             server.post_events([event])
-            page.wait_for_selector(f"#task-row-{event['task_id']}", timeout=5000)
+            page.wait_for_selector(f"#task-row-{event['task_id']}", timeout=10_000)
             page.wait_for_timeout(300)  # the flash and the announcer settle
             watch.collect(f"{name} live update")
 
@@ -155,7 +175,7 @@ def test_no_page_of_any_role_violates_the_policy(
             # policy refuses)
             page.fill("#id_q", f"Live for {name}")
             page.wait_for_selector(
-                f"#task-row-{ids['tasks'][name]}", state="detached", timeout=5000
+                f"#task-row-{ids['tasks'][name]}", state="detached", timeout=10_000
             )
             assert page.locator(f"#task-row-{event['task_id']}").count() == 1
             watch.collect(f"{name} search")
