@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -14,6 +17,19 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 def env_bool(name: str, default: bool) -> bool:
     value = os.environ.get(name)
     return default if value is None else value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int, minimum: int = 0) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}") from None
+    if number < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {number}")
+    return number
 
 
 def local_secret_key(path: Path) -> str:
@@ -65,6 +81,8 @@ INSTALLED_APPS = [
     "workflows_ui",
     "live",
     "demo",
+    "axes",
+    "csp",
 ]
 
 MIDDLEWARE = [
@@ -77,6 +95,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "config.security.ContentSecurityPolicyMiddleware",
+    # Last, as django-axes asks: it turns a lockout flagged during sign-in into its page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -148,7 +169,67 @@ else:
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Sign-in throttling (django-axes). Every authenticate() must pass the request: the axes
+# backend refuses one without it. After AXES_FAILURE_LIMIT failures for one username, or
+# from one address, each counted until AXES_COOLOFF_MINUTES pass without a new failure,
+# sign-in is refused (even with the right password) until that much time has passed since
+# the last failure. `manage.py axes_reset` (or axes_reset_username / axes_reset_ip, or the
+# admin's "Access attempts") unlocks. Both login pages, ours and the admin's, are covered.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 10, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimum=1))
+# A list of single parameters: each is counted on its own, so this locks a username (from
+# any address) or an address (for any username), whichever reaches the limit first.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# Not AXES_RESET_ON_SUCCESS: with the parameters above a success deletes the attempts that
+# match its username *or its address*, so signing in to one's own account from an address
+# would wipe the count against every username tried from there.
+AXES_RESET_ON_SUCCESS = False
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_LOCKOUT_CALLABLE = "config.security.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "config.security.client_ip"
+# How many reverse proxies in front of the app append to X-Forwarded-For. 0 (the default):
+# the header is ignored and the TCP peer's address counts, since anyone can send the header.
+PROXY_COUNT = env_int("DJANGO_PROXY_COUNT", 0)
+
+# HTTPS, for a deployment behind a TLS-terminating proxy that sets X-Forwarded-Proto (and
+# strips one sent by the client). Off by default: the embedded setup is http://127.0.0.1.
+HTTPS = env_bool("DJANGO_HTTPS", False)
+if HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31_536_000)
+    # Both on by default, as `check --deploy` asks (W005, W021). The preload directive only
+    # says the site consents to the browsers' preload list; it is on that list only when
+    # its owner submits the domain there (hstspreload.org). includeSubDomains commits every
+    # subdomain to HTTPS: DJANGO_HSTS_INCLUDE_SUBDOMAINS=false where one still serves HTTP.
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", True)
+
+# Content-Security-Policy (django-csp 4): no inline script, style or eval anywhere; htmx is
+# told not to eval (the htmx-config meta tag in _base.html). connect-src also names the
+# page's own ws:/wss: origin (config.security.ContentSecurityPolicyMiddleware).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("DJANGO_TIME_ZONE", "UTC")

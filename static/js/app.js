@@ -1,7 +1,16 @@
 // The project's own behaviour; htmx itself comes from django-htmx.
 // Keyboard: j/k move between task rows, Enter or o opens the current one, / searches.
+// No inline handlers anywhere (the Content-Security-Policy forbids them): behaviour is here.
 (function () {
   "use strict";
+
+  // <select data-autosubmit>: choosing an option submits its form.
+  document.addEventListener("change", function (event) {
+    var field = event.target;
+    if (field instanceof HTMLSelectElement && field.hasAttribute("data-autosubmit") && field.form) {
+      field.form.requestSubmit();
+    }
+  });
 
   function rows() {
     return Array.from(document.querySelectorAll("tr[data-task-row]"));

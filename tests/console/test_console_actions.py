@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.http import HttpRequest
 from django.test import Client
 from django.urls import reverse
 
@@ -143,7 +144,7 @@ def test_action_sorts_after_events_from_a_fast_engine_clock(admin) -> None:
 
 def admin_client() -> Client:
     client = Client()
-    assert client.login(username="admin", password=demo_password("admin"))
+    assert client.login(request=HttpRequest(), username="admin", password=demo_password("admin"))
     return client
 
 

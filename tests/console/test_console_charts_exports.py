@@ -10,7 +10,7 @@ from unittest import mock
 
 import pytest
 from django.db.models import QuerySet
-from django.http import StreamingHttpResponse
+from django.http import HttpRequest, StreamingHttpResponse
 from django.test import Client
 from django.urls import reverse
 
@@ -138,7 +138,7 @@ def test_running_bar_reaches_now_and_open_task_is_a_wait() -> None:
 def test_instance_page_draws_chart_table_error_and_timeline(complex_instance) -> None:
     ensure_demo_users()
     client = Client()
-    client.login(username="erin", password=demo_password("erin"))
+    client.login(request=HttpRequest(), username="erin", password=demo_password("erin"))
     url = reverse("workflows_ui:instance_detail", args=[complex_instance])
     html = client.get(url).content.decode()
     assert '<svg class="gantt" role="img"' in html
@@ -165,7 +165,7 @@ def test_instance_page_draws_chart_table_error_and_timeline(complex_instance) ->
 def manager_client() -> Client:
     ensure_demo_users()
     client = Client()
-    client.login(username="erin", password=demo_password("erin"))
+    client.login(request=HttpRequest(), username="erin", password=demo_password("erin"))
     return client
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from django.http import HttpRequest
 from django.test import Client
 from django.urls import reverse
 
@@ -25,7 +26,10 @@ def data() -> dict[str, uuid.UUID]:
 def client_for(username: str | None) -> Client:
     client = Client()
     if username:
-        assert client.login(username=username, password=demo_password(username))
+        signed_in = client.login(
+            request=HttpRequest(), username=username, password=demo_password(username)
+        )
+        assert signed_in
     return client
 
 

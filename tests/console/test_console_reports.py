@@ -6,6 +6,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from django.http import HttpRequest
 from django.test import Client
 from django.urls import reverse
 
@@ -150,7 +151,7 @@ def test_workflow_filter(events) -> None:
 def test_reports_page_shows_charts_and_tables(events) -> None:
     ensure_demo_users()
     client = Client()
-    client.login(username="erin", password=demo_password("erin"))
+    client.login(request=HttpRequest(), username="erin", password=demo_password("erin"))
     html = client.get(reverse("workflows_ui:reports")).content.decode()
     assert html.count("<svg") == 3
     assert "<caption>Instances by status, duration and failure rate per workflow</caption>" in html

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.db import connection
+from django.http import HttpRequest
 from django.utils import timezone
 
 from integrations.litestar_workflows import DashboardCommands
@@ -335,10 +336,10 @@ def test_admin_retries_a_dead_command_from_the_console(
     command.refresh_from_db()
     assert command.status == Status.DEAD
 
-    client.login(username="alice", password=PASSWORD)
+    client.login(request=HttpRequest(), username="alice", password=PASSWORD)
     assert client.get("/workflows/outbox/").status_code == 404
     assert client.post(f"/workflows/outbox/{command.pk}/retry/").status_code == 404
-    client.login(username="admin", password=PASSWORD)
+    client.login(request=HttpRequest(), username="admin", password=PASSWORD)
     page = client.get("/workflows/outbox/").content.decode()
     assert "Not delivered: HTTP 404: no such instance" in page
     assert f"/workflows/outbox/{command.pk}/retry/" in page
@@ -374,7 +375,7 @@ def test_admin_action_retries_dead_commands(webhook: CommandReceiver, client: An
     command = completed_task(make_people())
     outbox.deliver_due()
     User.objects.create_superuser("root", password=PASSWORD)
-    client.login(username="root", password=PASSWORD)
+    client.login(request=HttpRequest(), username="root", password=PASSWORD)
     listing = client.get("/admin/workflows/outboxcommand/?status__exact=dead")
     assert listing.status_code == 200 and "HTTP 409: ended" in listing.content.decode()
     client.post(
@@ -395,7 +396,7 @@ def test_task_and_instance_pages_show_each_state(
     people = make_people()
     task = make_task()
     actions.complete_task(task=task, user=people.alice, form_data=None)
-    client.login(username="admin", password=PASSWORD)
+    client.login(request=HttpRequest(), username="admin", password=PASSWORD)
     task_url, instance_url = f"/tasks/{task.task_id}/", f"/workflows/{task.instance_id}/"
 
     def both() -> list[str]:
