@@ -176,8 +176,8 @@ AUTH_PASSWORD_VALIDATORS = [
 # Sign-in throttling (django-axes). Every authenticate() must pass the request: the axes
 # backend refuses one without it. After AXES_FAILURE_LIMIT failures for one username, or
 # from one address, each counted until AXES_COOLOFF_MINUTES pass without a new failure,
-# sign-in is refused (even with the right password) until that much time has passed since
-# the last failure. `manage.py axes_reset` (or axes_reset_username / axes_reset_ip, or the
+# sign-in is refused (even with the right password) for AXES_COOLOFF_MINUTES from the
+# failure that locked it: tries during the lockout are refused without renewing it. `manage.py axes_reset` (or axes_reset_username / axes_reset_ip, or the
 # admin's "Access attempts") unlocks. Both login pages, ours and the admin's, are covered.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
@@ -192,6 +192,7 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 # match its username *or its address*, so signing in to one's own account from an address
 # would wipe the count against every username tried from there.
 AXES_RESET_ON_SUCCESS = False
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_LOCKOUT_CALLABLE = "config.security.lockout_response"
 AXES_CLIENT_IP_CALLABLE = "config.security.client_ip"

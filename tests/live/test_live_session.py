@@ -18,6 +18,7 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
 from django.contrib.sessions.models import Session
+from django.http import HttpRequest
 from django.test import Client
 from django.utils import timezone
 
@@ -47,7 +48,7 @@ def make_users() -> dict[str, User]:
 def signed_in(username: str) -> Client:
     """A browser of its own: a real sign-in, so sign-out goes through Django's logout."""
     client = Client()
-    assert client.login(username=username, password=PASSWORD)
+    assert client.login(request=HttpRequest(), username=username, password=PASSWORD)
     return client
 
 
