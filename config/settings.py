@@ -177,8 +177,9 @@ AUTH_PASSWORD_VALIDATORS = [
 # backend refuses one without it. After AXES_FAILURE_LIMIT failures for one username, or
 # from one address, each counted until AXES_COOLOFF_MINUTES pass without a new failure,
 # sign-in is refused (even with the right password) for AXES_COOLOFF_MINUTES from the
-# failure that locked it: tries during the lockout are refused without renewing it. `manage.py axes_reset` (or axes_reset_username / axes_reset_ip, or the
-# admin's "Access attempts") unlocks. Both login pages, ours and the admin's, are covered.
+# failure that locked it: tries during the lockout are refused without renewing it.
+# `manage.py axes_reset` (or axes_reset_username / axes_reset_ip, or the admin's "Access
+# attempts") unlocks. Both login pages, ours and the admin's, are covered.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
