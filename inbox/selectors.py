@@ -174,14 +174,15 @@ def open_per_group() -> dict[int, int]:
 
 
 def nav_counts(*, user: User) -> dict[str, Any]:
-    """Open-task counts for the navigation: mine, and each of my groups' queues."""
+    """Open-task counts for the navigation: mine, and each of my groups' queues as
+    (group id, name, count); the id names the count's element, whatever the name holds."""
     mine = my_open_count(user_id=user.pk)
     per_group = list(
         user_groups(user)
         .annotate(open_count=Count("tasks", filter=Q(tasks__status=HumanTask.Status.OPEN)))
-        .values_list("name", "open_count")
+        .values_list("id", "name", "open_count")
     )
-    return {"my": mine, "queues": per_group, "queue_total": sum(n for _, n in per_group)}
+    return {"my": mine, "queues": per_group, "queue_total": sum(n for _, _, n in per_group)}
 
 
 def assignee_search(*, query: str, limit: int = 8) -> list[dict[str, str]]:

@@ -13,7 +13,6 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.template.loader import render_to_string
 from django.utils.html import format_html
-from django.utils.text import slugify
 
 from inbox import selectors as inbox_selectors
 from workflows import actions
@@ -117,10 +116,10 @@ def counts(
             parts.extend(
                 format_html(
                     '<span class="count" id="count-queue-{}" hx-swap-oob="true">{}</span>',
-                    slugify(name),
+                    g,
                     per_group.get(g, 0),
                 )
-                for g, name in group_names.items()
+                for g in group_names
             )
     return "".join(parts)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.contrib.auth.models import Group
 from django.test import Client
 
 from tests.support.inbox_world import (
@@ -230,8 +231,9 @@ def test_nav_shows_counts_beside_my_tasks_and_each_queue(client: Client, people:
     html = text(bob.get("/queues/"))
     assert 'id="count-my" aria-label="0 open">0</span>' in html
     assert 'id="count-queues" aria-label="4 open">4</span>' in html
-    assert 'id="count-queue-finance">1</span>' in html
-    assert 'id="count-queue-legal">3</span>' in html
+    finance, legal = (Group.objects.get(name=n).pk for n in ("finance", "legal"))
+    assert f'id="count-queue-{finance}">1</span>' in html
+    assert f'id="count-queue-{legal}">3</span>' in html
 
     client.force_login(people.alice)
     html = text(client.get("/done/"))
@@ -411,3 +413,19 @@ def test_sign_in_page_is_styled_like_the_rest(client: Client, people: People) ->
     )
     assert response.redirect_chain[-1][0] == "/"
     assert '<span class="whoami">alice</span>' in text(response)
+
+
+def test_each_queue_count_has_its_own_id_whatever_the_team_is_called(people: People) -> None:
+    # Names a slug would empty or merge: each count must still be its own element.
+    names = ["财务", "法务", "R&D", "r-d"]
+    teams = [Group.objects.create(name=n) for n in names]
+    people.carol.groups.add(*teams)
+    for i, name in enumerate(names):
+        for _ in range(i + 1):
+            make_task(assignee=f"group:{name}", title=f"For {name}")
+    html = text(as_user(people.carol).get("/queues/"))
+    for i, team in enumerate(teams):
+        assert f'id="count-queue-{team.pk}">{i + 1}</span>' in html
+    assert len(set(re.findall(r'id="(count-queue-[^"]*)"', html))) == len(
+        re.findall(r'id="(count-queue-[^"]*)"', html)
+    )

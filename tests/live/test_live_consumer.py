@@ -209,7 +209,8 @@ async def test_a_finance_member_gets_the_finance_queue_change(world: dict[str, U
     assert f'id="task-row-{task_id}"' in html
     assert "New in your team queue: Pay the supplier" in html
     assert 'id="count-queues" aria-label="1 open" hx-swap-oob="true"' in html
-    assert 'id="count-queue-finance" hx-swap-oob="true">1<' in html
+    finance = await database_sync_to_async(Group.objects.get)(name="finance")
+    assert f'id="count-queue-{finance.pk}" hx-swap-oob="true">1<' in html
     assert await bob.receive_nothing(QUIET)
     await carol.disconnect()
     await bob.disconnect()
