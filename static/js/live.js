@@ -26,16 +26,30 @@
   }
 
   // Re-fetch a region from the server: the current URL answers htmx with the region's partial.
+  // A live message that lands while a re-sync is in flight may be older or newer than the
+  // answer that is about to replace the region: fetch once more after it, so the page ends
+  // as a fresh load would show it.
+  var inFlight = 0;
+  var dirty = false;
   function resync() {
+    dirty = false;
+    var requests = [];
     var table = document.getElementById("task-table");
     if (table) {
-      htmx.ajax("GET", window.location.href, { target: "#task-table", swap: "outerHTML" });
+      requests.push(htmx.ajax("GET", window.location.href, { target: "#task-table", swap: "outerHTML" }));
     }
     // Other regions say how their partial goes in: data-live-resync="innerHTML" or "outerHTML".
     document.querySelectorAll("[data-live-resync]").forEach(function (el) {
       if (!el.id) return;
-      htmx.ajax("GET", window.location.href, {
+      requests.push(htmx.ajax("GET", window.location.href, {
         target: "#" + el.id, swap: el.dataset.liveResync || "outerHTML",
+      }));
+    });
+    inFlight += requests.length;
+    requests.forEach(function (request) {
+      Promise.resolve(request).catch(function () {}).then(function () {
+        inFlight -= 1;
+        if (inFlight === 0 && dirty) resyncSoon();
       });
     });
   }
@@ -79,11 +93,15 @@
     document.documentElement.dataset.liveSocket = "closed";
   });
 
+  // Re-sync once the server has joined this socket's groups: its first message (the counts)
+  // comes after that, so whatever happens from then on reaches the socket, and the fetch
+  // sees everything before. Fetching at open would miss what lands in between.
+  var awaitingFirstMessage = false;
   document.addEventListener("htmx:wsOpen", function (event) {
     document.documentElement.dataset.liveSocket = "open";
     var socket = event.detail.socketWrapper;
     watchMessages().forEach(function (m) { socket.send(JSON.stringify(m)); });
-    resync();
+    awaitingFirstMessage = true;
   });
 
   // A row htmx could not place (its table was empty, or replaced meanwhile): fetch the
@@ -121,6 +139,12 @@
   });
 
   document.addEventListener("htmx:wsAfterMessage", function () {
+    if (awaitingFirstMessage) {
+      awaitingFirstMessage = false;
+      resync();
+    } else if (inFlight > 0) {
+      dirty = true;
+    }
     document.querySelectorAll("tr[data-live-new]").forEach(function (row) {
       row.removeAttribute("data-live-new");
       setTimeout(function () { row.classList.remove("flash"); }, FLASH_MS);
