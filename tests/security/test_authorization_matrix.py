@@ -378,8 +378,8 @@ def _verdict(response: Any) -> str:
 
 def _cases() -> Iterator[Any]:
     for route in ROUTES:
-        is_admin = route.route.startswith("admin/")
-        if is_admin:
+        access: Access | None
+        if route.route.startswith("admin/"):
             access = ACCESS_ADMIN_OWN.get(route.key, Access(DJANGO_ADMIN))
         else:
             access = ACCESS.get(route.key)
