@@ -392,6 +392,7 @@ class BulkResult:
     ok: bool
     message: str
     workflow_name: str = ""
+    is_instance_id: bool = True  # False for a value that is not a UUID: nothing to link to
 
 
 def bulk_cancel(*, instance_ids: Iterable[str], user: Any, reason: str) -> list[BulkResult]:
@@ -410,7 +411,7 @@ def bulk_cancel(*, instance_ids: Iterable[str], user: Any, reason: str) -> list[
         try:
             iid = uuid.UUID(str(raw))
         except ValueError:
-            results.append(BulkResult(str(raw), False, "Not an instance id."))
+            results.append(BulkResult(str(raw), False, "Not an instance id.", is_instance_id=False))
             continue
         name = (
             WorkflowInstance.objects.filter(instance_id=iid)

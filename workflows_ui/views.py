@@ -7,7 +7,13 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -55,9 +61,14 @@ def instance_list(request: HtmxHttpRequest) -> HttpResponse:
 
 
 def _local_url(request: HttpRequest, url: str | None) -> str | None:
-    """``url`` if it stays on this site, else None: ``next`` must not send people away."""
-    if url and url_has_allowed_host_and_scheme(
-        url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    """``url`` if it is a path on this site, else None: ``next`` must not send people away
+    (and is never read as a URL name, as ``redirect`` would)."""
+    if (
+        url
+        and url.startswith("/")
+        and url_has_allowed_host_and_scheme(
+            url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        )
     ):
         return url
     return None
@@ -70,7 +81,7 @@ def bulk_cancel(request: HtmxHttpRequest) -> HttpResponse:
     form = BulkCancelForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Select at least one instance and give a reason to cancel.")
-        return redirect(
+        return HttpResponseRedirect(
             _local_url(request, request.POST.get("next")) or reverse("workflows_ui:instances")
         )
     ids: list[str] = form.cleaned_data["instance"]

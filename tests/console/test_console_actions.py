@@ -214,3 +214,26 @@ def test_bulk_cancel_never_redirects_off_site(admin) -> None:
     assert away["Location"] == reverse("workflows_ui:instances")
     local = client.post(url, {"reason": "", "next": "/workflows/?status=failed"})
     assert local["Location"] == "/workflows/?status=failed"
+
+
+@pytest.mark.parametrize("value", ["foo", "instances", "workflows_ui:instances", "evil.example"])
+def test_bulk_cancel_reads_next_as_a_path_only(admin, value: str) -> None:
+    response = admin_client().post(
+        reverse("workflows_ui:bulk_cancel"), {"reason": "", "next": value}
+    )
+    assert response.status_code == 302
+    assert response["Location"] == reverse("workflows_ui:instances")
+
+
+def test_bulk_cancel_reports_a_value_that_is_not_an_id_without_a_link(admin) -> None:
+    waiting, _ = b.waiting_instance()
+    response = admin_client().post(
+        reverse("workflows_ui:bulk_cancel"),
+        {"instance": ["not-a-uuid", str(waiting)], "reason": "cleanup", "confirm": "yes"},
+    )
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "1 of 2 canceled" in html
+    assert "Not an instance id." in html
+    assert "<code>not-a-uuid</code>" in html
+    assert f'href="/workflows/{waiting}/"' in html
