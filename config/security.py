@@ -1,5 +1,6 @@
 """Wiring of the security libraries that settings name by dotted path: the client address and
-the lockout page for django-axes, and the Content-Security-Policy middleware (django-csp).
+the lockout page for django-axes, and the Content-Security-Policy middleware (django-csp);
+and the password change, throttled like sign-in.
 
 docs/architecture.md, section "Security", says what each setting does and why.
 """
@@ -11,8 +12,10 @@ from typing import Any
 
 from csp.middleware import CSPMiddleware, PolicyParts
 from django.conf import settings
-from django.contrib.auth.forms import AuthenticationForm
-from django.core.exceptions import DisallowedHost
+from django.contrib.auth import authenticate
+from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm
+from django.contrib.auth.views import PasswordChangeView
+from django.core.exceptions import DisallowedHost, ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import render
 
@@ -95,3 +98,29 @@ class ContentSecurityPolicyMiddleware(CSPMiddleware):
         update["connect-src"] = [*update.get("connect-src", []), f"{scheme}://{host}"]
         parts.update = update
         return parts
+
+
+class ThrottledPasswordChangeForm(PasswordChangeForm):
+    """Django's password change, with the old password checked through ``authenticate``, so
+    django-axes counts wrong guesses and locks them as it does at sign-in (a stolen session
+    must not be a way to try passwords at leisure)."""
+
+    def __init__(self, user: Any, *args: Any, request: HttpRequest, **kwargs: Any):
+        super().__init__(user, *args, **kwargs)
+        self.request = request
+
+    def clean_old_password(self) -> str:
+        old_password: str = self.cleaned_data["old_password"]
+        found = authenticate(self.request, username=self.user.get_username(), password=old_password)
+        if found is None or found.pk != self.user.pk:
+            raise ValidationError(
+                self.error_messages["password_incorrect"], code="password_incorrect"
+            )
+        return old_password
+
+
+class ThrottledPasswordChangeView(PasswordChangeView):
+    form_class = ThrottledPasswordChangeForm
+
+    def get_form_kwargs(self) -> dict[str, Any]:
+        return {**super().get_form_kwargs(), "request": self.request}

@@ -1,14 +1,30 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from api.routes import api
+from config.security import ThrottledPasswordChangeView
+
+# Signing in and out, and changing one's own password (old password throttled like sign-in).
+# No self-service password reset: it needs a mail server and is one more door to guard;
+# admins set a forgotten password in the admin.
+accounts = [
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("password_change/", ThrottledPasswordChangeView.as_view(), name="password_change"),
+    path(
+        "password_change/done/",
+        auth_views.PasswordChangeDoneView.as_view(),
+        name="password_change_done",
+    ),
+]
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", api.urls),
-    path("accounts/", include("django.contrib.auth.urls")),
+    path("accounts/", include(accounts)),
     path("", include("inbox.urls")),
     path("workflows/", include("workflows_ui.urls")),
 ]

@@ -265,3 +265,42 @@ async def test_the_lockout_page_under_asgi() -> None:
     assert LOCKED in html
     assert "<h1>Sign in</h1>" in html
     assert 'value="admin"' in html
+
+
+def change_password(client: Client, old: str, new: str = "a-new-horse-battery-7") -> Any:
+    return client.post(
+        reverse("password_change"),
+        {"old_password": old, "new_password1": new, "new_password2": new},
+        REMOTE_ADDR=HERE,
+    )
+
+
+def test_a_password_change_with_the_right_old_password_works(users: Any) -> None:
+    client = Client()
+    client.force_login(users["alice"])
+    response = change_password(client, PASSWORD)
+    assert response.status_code == 302
+    assert response["Location"] == reverse("password_change_done")
+    users["alice"].refresh_from_db()
+    assert users["alice"].check_password("a-new-horse-battery-7")
+
+
+def test_guessing_the_old_password_is_throttled_like_sign_in(users: Any) -> None:
+    # A stolen session must not be a way to try passwords at leisure.
+    client = Client()
+    client.force_login(users["alice"])
+    for _ in range(9):
+        wrong = change_password(client, "wrong-password")
+        assert wrong.status_code == 200
+        assert "old password was entered incorrectly" in wrong.content.decode()
+    assert change_password(client, "wrong-password").status_code == 429
+    locked = change_password(client, PASSWORD)
+    assert locked.status_code == 429
+    users["alice"].refresh_from_db()
+    assert users["alice"].check_password(PASSWORD)  # unchanged
+    # and sign-in for that username is locked too: one count
+    assert_locked(sign_in(Client(), "alice", PASSWORD, ip=ELSEWHERE), "alice")
+
+
+def test_there_is_no_self_service_password_reset(db: Any) -> None:
+    assert Client().get("/accounts/password_reset/").status_code == 404

@@ -198,10 +198,6 @@ ACCESS: dict[str, Access] = {
     "logout": Access(SIGN_OUT, ("POST",)),
     "password_change": Access(SIGNED_IN, ("GET", "POST")),
     "password_change_done": Access(SIGNED_IN),
-    "password_reset": Access(PUBLIC),
-    "password_reset_done": Access(PUBLIC),
-    "password_reset_confirm": Access(PUBLIC),
-    "password_reset_complete": Access(PUBLIC),
     # the inbox
     "my_tasks": Access(SIGNED_IN),
     "team_queues": Access(SIGNED_IN),
