@@ -20,11 +20,11 @@ from live import broadcast, fragments
 from tests.live.test_live_consumer import (  # noqa: F401 (fixtures)
     QUIET,
     ingest,
+    make_world,
     new_task,
     open_socket,
     own_channel_layer,
     received,
-    world,
 )
 from tests.support import events as f
 from workflows import actions
@@ -33,6 +33,11 @@ from workflows.models import HumanTask
 pytestmark = pytest.mark.django_db(transaction=True)
 
 REASON = "MARK-REASON-FOR-MOVING"
+
+
+@pytest.fixture
+async def world() -> dict[str, User]:
+    return await make_world()
 
 
 @database_sync_to_async
@@ -59,7 +64,7 @@ def names_nobody(html: str, *names: str) -> None:
         assert name not in html, (name, html)
 
 
-async def alices_task(world: dict[str, User]) -> str:
+async def alices_task() -> str:
     event, _, task_id = new_task("alice", "Pay the supplier")
     await ingest(event)
     return task_id
@@ -68,7 +73,7 @@ async def alices_task(world: dict[str, User]) -> str:
 async def test_a_page_that_loses_its_task_is_told_once_and_hears_nothing_more(
     world: dict[str, User],
 ) -> None:
-    task_id = await alices_task(world)
+    task_id = await alices_task()
     alice = await watch(world["alice"], task_id)
 
     await reassign(task_id, world["admin"], "bob")
@@ -91,7 +96,7 @@ async def test_a_page_that_loses_its_task_is_told_once_and_hears_nothing_more(
 
 
 async def test_others_still_viewing_see_the_lost_viewer_leave(world: dict[str, User]) -> None:
-    task_id = await alices_task(world)
+    task_id = await alices_task()
     admin = await watch(world["admin"], task_id)
     alice = await watch(world["alice"], task_id)
     assert "Also viewing: alice" in await received(admin)
@@ -112,7 +117,7 @@ async def test_presence_does_not_cross_the_boundary_when_the_change_was_lost(
 ) -> None:
     """The layer delivers at most once: a page that missed the change must still not show
     the new holder, nor be shown to them, when they open the task."""
-    task_id = await alices_task(world)
+    task_id = await alices_task()
     alice = await watch(world["alice"], task_id)
     with monkeypatch.context() as lost:
         lost.setattr(broadcast, "send_changes", lambda changes: None)
@@ -134,7 +139,7 @@ async def test_presence_does_not_cross_the_boundary_when_the_change_was_lost(
 async def test_a_presence_reply_is_not_shown_to_a_viewer_who_lost_the_task(
     world: dict[str, User], monkeypatch: Any
 ) -> None:
-    task_id = await alices_task(world)
+    task_id = await alices_task()
     alice = await watch(world["alice"], task_id)
     with monkeypatch.context() as lost:
         lost.setattr(broadcast, "send_changes", lambda changes: None)
@@ -151,7 +156,7 @@ async def test_a_presence_reply_is_not_shown_to_a_viewer_who_lost_the_task(
 
 
 async def test_a_viewer_who_regains_the_task_can_watch_it_again(world: dict[str, User]) -> None:
-    task_id = await alices_task(world)
+    task_id = await alices_task()
     admin = await watch(world["admin"], task_id)
     alice = await watch(world["alice"], task_id)
     assert "Also viewing: alice" in await received(admin)
@@ -172,9 +177,7 @@ async def test_a_viewer_who_regains_the_task_can_watch_it_again(world: dict[str,
     assert "Also viewing: admin" in await received(alice)
     assert "Also viewing: alice" in await received(admin)
 
-    await ingest(
-        f.human_task_completed(task.instance_id, 9, task_id=task_id, completed_by="carol")
-    )
+    await ingest(f.human_task_completed(task.instance_id, 9, task_id=task_id, completed_by="carol"))
     assert "carol already completed this task" in await received(alice)
     await alice.disconnect()
     await admin.disconnect()
