@@ -268,6 +268,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
     async def presence_join(self, event: broadcast.PresenceJoin) -> None:
         if event["channel"] == self.channel_name or event["task_id"] != self.subs.task_id:
             return
+        # Neither show the newcomer nor answer them unless this user still sees the task:
+        # the change that took it from them may be on its way, or lost (at most once).
+        if not await self.subs.sees_task():
+            await self._send_html(await self._lose_task())
+            return
         self.viewers[event["channel"]] = event["username"]
         await self.channel_layer.send(
             event["channel"],
@@ -281,13 +286,27 @@ class LiveConsumer(AsyncWebsocketConsumer):
         await self._send_presence()
 
     async def presence_here(self, event: broadcast.PresenceHere) -> None:
-        if event["task_id"] == self.subs.task_id:
-            self.viewers[event["channel"]] = event["username"]
-            await self._send_presence()
+        if event["channel"] == self.channel_name or event["task_id"] != self.subs.task_id:
+            return
+        if not await self.subs.sees_task():
+            await self._send_html(await self._lose_task())
+            return
+        self.viewers[event["channel"]] = event["username"]
+        await self._send_presence()
 
     async def presence_leave(self, event: broadcast.PresenceLeave) -> None:
         if self.viewers.pop(event["channel"], None) is not None:
             await self._send_presence()
+
+    async def _lose_task(self) -> str:
+        """The followed task has left this user's sight: leave its presence (the others'
+        "Also viewing" drops this person) and its task group; the page is told only that it
+        is gone, once, and hears nothing more of it unless it asks to watch it again."""
+        assert self.subs.task_id is not None
+        task_id = self.subs.task_id
+        await self._leave_presence()
+        await self.subs.leave_task()
+        return fragments.task_gone(task_id)
 
     async def _send_presence(self) -> None:
         others = sorted({name for name in self.viewers.values() if name != self.username})
@@ -370,6 +389,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
         return "" if title is None else fragments.announcement(task_id, title, mode)
 
     async def _task_page_html(self, msg: str, task_id: str) -> str:
+        if not await self.subs.sees_task():
+            return await self._lose_task()
         task = await _shared(
             (msg, "task", task_id), lambda: inbox_selectors.task_for_row(task_id=task_id)
         )

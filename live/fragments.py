@@ -76,20 +76,24 @@ def task_banner(task: HumanTask, user: User) -> str:
     )
     if actor and actor == user.get_username():
         return ""  # my own action: my page is being redirected already
-    if core.visible_tasks(user=user).filter(pk=task.pk).exists():
-        banner = actions.describe_task_state(task)
-    else:
-        # It has left this person's sight (reassigned to someone else): say no more than that.
-        banner = GONE_BANNER
+    if not core.visible_tasks(user=user).filter(pk=task.pk).exists():
+        return task_gone(str(task.task_id))
     context = {
         "task": task,
-        "live_banner": banner,
+        "live_banner": actions.describe_task_state(task),
         "stale": not core.may_act(user, task),
         "oob": True,
     }
     return render_to_string("inbox/task_detail.html#task-banner", context) + render_to_string(
         "inbox/task_detail.html#task-status-badge", context
     )
+
+
+def task_gone(task_id: str) -> str:
+    """The task has left this person's sight (reassigned to someone else): say no more than
+    that; not its state, not by whom, not to whom. Forms go off; "Also viewing" empties."""
+    context = {"task": {"task_id": task_id}, "live_banner": GONE_BANNER, "stale": True, "oob": True}
+    return render_to_string("inbox/task_detail.html#task-banner", context) + presence([])
 
 
 def presence(viewers: list[str]) -> str:

@@ -74,6 +74,23 @@ class Subscriptions:
     def _visible_task(self, task_id: uuid.UUID) -> HumanTask | None:
         return core.visible_tasks(user=self.user).filter(task_id=task_id).first()
 
+    async def sees_task(self) -> bool:
+        """Whether this user may still see the task page they follow: its task may have
+        left their sight (reassigned to someone else) since they asked to watch it."""
+        if self.task_id is None:
+            return False
+        return await database_sync_to_async(self._sees)(self.task_id)
+
+    def _sees(self, task_id: str) -> bool:
+        return core.visible_tasks(user=self.user).filter(task_id=task_id).exists()
+
+    async def leave_task(self) -> None:
+        """Stop following the task page: nothing more of that task reaches this socket."""
+        if self.task_id:
+            await self.leave(broadcast.task_group(self.task_id))
+            await self.leave(broadcast.presence_group(self.task_id))
+        self.task_id = None
+
     async def watch_instance(self, instance_id: uuid.UUID) -> bool:
         """Follow an instance page: the console's, so admins and managers only."""
         if not self.sees_all:
