@@ -222,11 +222,12 @@ class LiveConsumer(AsyncWebsocketConsumer):
         task_id = _uuid(message.get("id"))
         if task_id is None or str(task_id) == self.subs.task_id:
             return
-        if self.subs.task_id:
-            await self._leave_presence()
-        task = await self.subs.watch_task(task_id)
+        previous = self.subs.task_id
+        task = await self.subs.watch_task(task_id)  # moves only to a task this user may see
         if task is None:
             return
+        if previous:
+            await self._leave_presence(previous)
         await self.channel_layer.group_send(
             broadcast.presence_group(task_id),
             broadcast.PresenceJoin(
@@ -253,13 +254,15 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     # --- presence on a task page ---------------------------------------------------------
 
-    async def _leave_presence(self) -> None:
-        assert self.subs.task_id is not None
-        group = broadcast.presence_group(self.subs.task_id)
+    async def _leave_presence(self, task_id: str | None = None) -> None:
+        """Tell the others on this task page (the watched one, or ``task_id``) we left."""
+        task_id = task_id or self.subs.task_id
+        assert task_id is not None
+        group = broadcast.presence_group(task_id)
         await self.channel_layer.group_send(
             group,
             broadcast.PresenceLeave(
-                type="presence.leave", task_id=self.subs.task_id, channel=self.channel_name
+                type="presence.leave", task_id=task_id, channel=self.channel_name
             ),
         )
         await self.subs.leave(group)

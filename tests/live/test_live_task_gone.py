@@ -181,3 +181,22 @@ async def test_a_viewer_who_regains_the_task_can_watch_it_again(world: dict[str,
     assert "carol already completed this task" in await received(alice)
     await alice.disconnect()
     await admin.disconnect()
+
+
+async def test_asking_to_watch_a_task_one_may_not_see_keeps_the_page_one_watches(
+    world: dict[str, User],
+) -> None:
+    task_id = await alices_task()
+    event, _, bobs_task = new_task("bob", "Not for alice")
+    await ingest(event)
+    alice = await watch(world["alice"], task_id)
+    await alice.send_json_to({"watch": "task", "id": bobs_task, "state": ""})
+    assert await alice.receive_nothing(QUIET)
+    # still on her own task's page: a viewer arriving there sees her, and she sees them
+    admin = await watch(world["admin"], task_id)
+    assert "Also viewing: alice" in await received(admin)
+    assert "Also viewing: admin" in await received(alice)
+    await complete(task_id, world["admin"])
+    assert "admin already completed this task" in await received(alice)
+    await alice.disconnect()
+    await admin.disconnect()
