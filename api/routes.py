@@ -20,7 +20,8 @@ from ninja.conf import settings as ninja_settings
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.pagination import LimitOffsetPagination, paginate
 from ninja.parser import Parser
-from ninja.security import HttpBearer, SessionAuth
+from ninja.security import HttpBearer
+from ninja.security import SessionAuth as NinjaSessionAuth
 from pydantic import AfterValidator, field_validator
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
@@ -98,16 +99,21 @@ def check_json_body(request: HttpRequest, *, limit: int | None, optional: bool =
     raise BodyRefused(415, f"send Content-Type: application/json, not {content_type!r}")
 
 
-class PersonAuth(SessionAuth):
-    """A signed-in person, whose request body (if any) must be JSON within Django's
-    ``DATA_UPLOAD_MAX_MEMORY_SIZE``. Checked before ninja's CSRF check, which parses a form
-    or multipart body to look for a token there: that body could then not be read as JSON
-    (RawPostDataException, a 500) or would fail as Django's HTML 400."""
+class SessionAuth(NinjaSessionAuth):
+    """ninja's session auth (the OpenAPI document names it so), where a request that may
+    carry a body must carry JSON within Django's ``DATA_UPLOAD_MAX_MEMORY_SIZE``. Checked
+    before ninja's CSRF check, which parses a form or multipart body to look for a token
+    there: that body could then not be read as JSON (RawPostDataException, a 500), or would
+    fail as Django's HTML 400."""
 
     def __call__(self, request: HttpRequest) -> Any:
-        if request.user.is_authenticated:  # anyone else is a 401, whatever they sent
+        # Anyone not signed in is a 401, whatever they sent.
+        if request.method not in _SAFE_METHODS and request.user.is_authenticated:
             check_json_body(request, limit=settings.DATA_UPLOAD_MAX_MEMORY_SIZE, optional=True)
         return super().__call__(request)
+
+
+_SAFE_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE")
 
 
 class StorableJSONParser(Parser):
@@ -129,7 +135,7 @@ api = StableIdsAPI(
 # (tests/api/test_token_scopes.py checks every route of this router against each scope.)
 write_auth = TokenAuth(TokenScope.EVENTS_WRITE.value)
 read_auth = [TokenAuth(TokenScope.READ.value), SessionAuth()]
-person_auth = PersonAuth()
+person_auth = SessionAuth()
 
 
 # --- schemas -------------------------------------------------------------------------------
