@@ -7,7 +7,7 @@ No ``from __future__ import annotations`` here: django-ninja reads annotations a
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -19,9 +19,12 @@ from ninja import Field, NinjaAPI, Query, Schema, Status
 from ninja.conf import settings as ninja_settings
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.pagination import LimitOffsetPagination, paginate
-from ninja.security import HttpBearer, SessionAuth
-from pydantic import field_validator
+from ninja.parser import Parser
+from ninja.security import HttpBearer
+from ninja.security import SessionAuth as NinjaSessionAuth
+from pydantic import AfterValidator, field_validator
 from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import PydanticCustomError
 
 from api import selectors
 from workflows import actions, jsonvalues
@@ -72,11 +75,61 @@ class StableIdsAPI(NinjaAPI):
         return f"inbox_api_{operation.view_func.__name__}"
 
 
+class BodyRefused(Exception):
+    """A body refused before it is parsed: not JSON (415) or over the limit (413)."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def check_json_body(request: HttpRequest, *, limit: int | None, optional: bool = False) -> None:
+    """Refuse, from its headers alone, a body that is not JSON or declares more than
+    ``limit`` bytes. ``optional``: a request with neither a body nor a Content-Type passes
+    (``POST .../claim`` needs no body)."""
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if limit is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyRefused(413, f"the body is {declared} bytes; the limit is {limit}")
+    content_type = (request.content_type or "").lower()
+    if content_type == "application/json" or content_type.endswith("+json"):
+        return
+    no_body = declared == "0" and "HTTP_TRANSFER_ENCODING" not in request.META
+    if optional and no_body and not content_type:
+        return
+    raise BodyRefused(415, f"send Content-Type: application/json, not {content_type!r}")
+
+
+class SessionAuth(NinjaSessionAuth):
+    """ninja's session auth (the OpenAPI document names it so), where a request that may
+    carry a body must carry JSON within Django's ``DATA_UPLOAD_MAX_MEMORY_SIZE``. Checked
+    before ninja's CSRF check, which parses a form or multipart body to look for a token
+    there: that body could then not be read as JSON (RawPostDataException, a 500), or would
+    fail as Django's HTML 400."""
+
+    def __call__(self, request: HttpRequest) -> Any:
+        # Anyone not signed in is a 401, whatever they sent.
+        if request.method not in _SAFE_METHODS and request.user.is_authenticated:
+            check_json_body(request, limit=settings.DATA_UPLOAD_MAX_MEMORY_SIZE, optional=True)
+        return super().__call__(request)
+
+
+_SAFE_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE")
+
+
+class StorableJSONParser(Parser):
+    """Request bodies are UTF-8 JSON, parsed as ``POST /api/events`` parses them (deep
+    nesting is a ValueError, which ninja answers as a 400)."""
+
+    def parse_body(self, request: HttpRequest) -> Any:
+        return jsonvalues.loads(request.body)
+
+
 api = StableIdsAPI(
     title="Task inbox API",
     version="1.0",
     description="Workflow engines send domain events; people and tools read tasks and instances.",
     urls_namespace="api",
+    parser=StorableJSONParser(),
 )
 # Every route names its auth: a token with a scope, a signed-in person, or either.
 # (tests/api/test_token_scopes.py checks every route of this router against each scope.)
@@ -219,9 +272,21 @@ class DetailOut(Schema):
     detail: str
 
 
+def _storable(value: str) -> str:
+    # A filter no stored text can match (NUL, which PostgreSQL cannot even compare) is
+    # refused, with the message every other door gives for it.
+    problem = jsonvalues.text_problem(value)
+    if problem:
+        raise PydanticCustomError("storable_text", problem)
+    return value
+
+
+StorableText = Annotated[str, AfterValidator(_storable)]
+
+
 class TaskFilters(Schema):
-    assignee: str | None = Field(None, description="Raw assignee, username or group name")
-    status: str | None = Field(None, description="open, completed or canceled")
+    assignee: StorableText | None = Field(None, description="Raw assignee, username or group name")
+    status: StorableText | None = Field(None, description="open, completed or canceled")
     due_before: datetime | None = Field(None, description="ISO 8601; naive means UTC")
     due_after: datetime | None = Field(None, description="ISO 8601; naive means UTC")
     instance_id: uuid.UUID | None = None
@@ -234,8 +299,8 @@ class TaskFilters(Schema):
 
 
 class InstanceFilters(Schema):
-    status: str | None = None
-    workflow: str | None = None
+    status: StorableText | None = None
+    workflow: StorableText | None = None
 
 
 # --- ingest --------------------------------------------------------------------------------
@@ -297,6 +362,18 @@ def _invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
         message = str(error.get("msg", "invalid"))
         problems.append({"index": None, "field": ".".join(where), "message": message})
     return _errors(422, problems)
+
+
+@api.exception_handler(BodyRefused)
+def _body_refused(request: HttpRequest, exc: BodyRefused) -> HttpResponse:
+    return _body_error(exc.status, exc.message)
+
+
+@api.exception_handler(RequestDataTooBig)
+def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    # A chunked body (no Content-Length) measured by Django as it is read.
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return _body_error(413, f"the body is over the limit of {limit} bytes")
 
 
 @api.exception_handler(HttpError)
@@ -365,12 +442,7 @@ def _batch_from_body(data: Any) -> list[Any] | JsonResponse:
 )
 def post_events(request: HttpRequest) -> Any:
     limit = settings.INGEST_MAX_BODY_BYTES
-    declared = request.META.get("CONTENT_LENGTH") or "0"
-    if declared.isdigit() and int(declared) > limit:
-        return _body_error(413, f"the body is {declared} bytes; the limit is {limit}")
-    content_type = (request.content_type or "").lower()
-    if content_type != "application/json" and not content_type.endswith("+json"):
-        return _body_error(415, f"send Content-Type: application/json, not {content_type!r}")
+    check_json_body(request, limit=limit)
     try:
         # At most one byte past the limit: a chunked body (no Content-Length) is measured
         # here, before Django's DATA_UPLOAD_MAX_MEMORY_SIZE would answer an HTML 400.
@@ -538,6 +610,8 @@ _ACTION_RESPONSES = {
     403: ErrorsOut,
     404: DetailOut,
     409: ConflictOut,
+    413: ErrorsOut,
+    415: ErrorsOut,
     422: ErrorsOut,
 }
 

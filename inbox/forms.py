@@ -162,6 +162,15 @@ class ReassignForm(forms.Form):
     )
 
 
+class AssigneeSearchForm(forms.Form):
+    """What the reassign picker has typed; text no name can hold (NUL, too long) finds none."""
+
+    to_assignee = forms.CharField(required=False, max_length=ASSIGNEE_MAX_LENGTH)
+
+    def query(self) -> str:
+        return self.cleaned_data["to_assignee"] if self.is_valid() else ""
+
+
 class TaskFilterForm(forms.Form):
     """The filters of My tasks, Team queues and Done; every value is optional."""
 

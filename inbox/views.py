@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from inbox import selectors
-from inbox.forms import CompletionForm, ReassignForm, TaskFilterForm
+from inbox.forms import AssigneeSearchForm, CompletionForm, ReassignForm, TaskFilterForm
 from pages.htmx import HtmxHttpRequest, page_or_partial
 from workflows import actions
 from workflows import selectors as core
@@ -263,5 +263,5 @@ def _bulk_one(
 @require_GET
 def assignee_search(request: HttpRequest) -> HttpResponse:
     """Options for the reassign picker, as the user types."""
-    results = selectors.assignee_search(query=request.GET.get("to_assignee", ""))
+    results = selectors.assignee_search(query=AssigneeSearchForm(request.GET).query())
     return render(request, "inbox/task_detail.html#assignee-options", {"options": results})

@@ -93,6 +93,15 @@ class BulkCancelForm(forms.Form):
         self.fields["instance"].choices = [(v, v) for v in values]  # type: ignore[attr-defined]
 
 
+class ReportFilterForm(forms.Form):
+    # A value that no workflow can have (NUL, longer than the column) is ignored.
+    workflow = forms.CharField(required=False, max_length=200, strip=False)
+
+    def filters(self) -> dict[str, Any]:
+        self.is_valid()
+        return {k: v for k, v in self.cleaned_data.items() if v}
+
+
 class HistoryFilterForm(forms.Form):
     # Exact names as engines send them (up to their columns' length), spaces and all.
     person = forms.CharField(required=False, max_length=200, strip=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import math
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -20,6 +21,7 @@ from workflows.models import (
     WorkflowInstance,
     dashboard_source,
 )
+from workflows.wire import parse_datetime
 
 PAGE_SIZE = 50
 
@@ -33,6 +35,8 @@ SORTS: dict[str, tuple[str, bool]] = {
 }
 DEFAULT_SORT = "-started"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Ids are 64-bit in SQL: a cursor beyond that names no row (and SQLite cannot bind it).
+_ID_BOUND = 2**63
 
 
 def day_start(d: date) -> datetime:
@@ -133,13 +137,21 @@ def _encode_cursor(value: Any, pk: int) -> str:
 
 
 def _decode_cursor(cursor: str, field_name: str) -> tuple[Any, int] | None:
+    """The (sort value, id) a cursor names, or None for one that cannot be used (garbage,
+    a date beyond what the database can compare, a number that is not finite, an id beyond
+    64 bits): the first page is shown instead."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        value, pk = raw.rsplit("|", 1)
+        value, pk_text = raw.rsplit("|", 1)
+        pk = int(pk_text)
+        if not 0 <= pk < _ID_BOUND:
+            return None
         if field_name == "duration_seconds":
-            return float(value), int(pk)
-        parsed = datetime.fromisoformat(value)
-        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)), int(pk)
+            number = float(value)
+            return (number, pk) if math.isfinite(number) else None
+        # In UTC, as the database compares: 0001-01-01T00:00+05:00 is before the first
+        # instant (OverflowError, caught as ValueError by parse_datetime).
+        return parse_datetime(value), pk
     except (ValueError, UnicodeDecodeError):
         return None
 

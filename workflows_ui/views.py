@@ -33,6 +33,7 @@ from workflows_ui.forms import (
     HistoryFilterForm,
     InstanceFilterForm,
     PauseForm,
+    ReportFilterForm,
     ResumeForm,
 )
 
@@ -332,8 +333,8 @@ def person_activity(request: HtmxHttpRequest, username: str) -> HttpResponse:
 
 @console_reader
 def report(request: HtmxHttpRequest) -> HttpResponse:
-    workflow = request.GET.get("workflow", "")
-    filters = {"workflow": workflow} if workflow else {}
+    filters = ReportFilterForm(request.GET).filters()
+    workflow = filters.get("workflow", "")
     data = reports.build_report(filters=filters, now=selectors.now())
     status_chart = charts.bar_chart(
         [
