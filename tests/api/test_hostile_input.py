@@ -7,7 +7,6 @@ that no page can then encode), so the refusals must happen before either sees th
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
@@ -17,11 +16,11 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
-from django.core.handlers.asgi import ASGIHandler
 from django.core.management import CommandError, call_command
 from django.test import Client, override_settings
 
 from tests.support import events as f
+from tests.support.asgi import chunked_post
 from workflows.models import Event, HumanTask, IngestToken, WorkflowInstance
 
 pytestmark = pytest.mark.django_db
@@ -409,46 +408,12 @@ def test_wrong_content_type_stays_415(api_client: Client) -> None:
 
 
 def _asgi_post(token: str, chunks: list[bytes]) -> tuple[int, dict[str, str], bytes]:
-    """POST /api/events through Django's ASGI handler as a chunked body: no Content-Length."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/api/events",
-        "raw_path": b"/api/events",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"host", b"testserver"),
-            (b"content-type", b"application/json"),
-            (b"transfer-encoding", b"chunked"),
-            (b"authorization", f"Bearer {token}".encode()),
-        ],
-        "client": ("127.0.0.1", 5000),
-        "server": ("testserver", 80),
-    }
-    messages = [
-        {"type": "http.request", "body": chunk, "more_body": i < len(chunks) - 1}
-        for i, chunk in enumerate(chunks)
+    """POST /api/events as a chunked body: no Content-Length."""
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"authorization", f"Bearer {token}".encode()),
     ]
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        if messages:
-            return messages.pop(0)
-        await asyncio.Event().wait()  # the client stays connected; Django cancels this
-        raise AssertionError("unreachable")
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    asyncio.run(ASGIHandler()(scope, receive, send))
-    start = next(m for m in sent if m["type"] == "http.response.start")
-    headers = {k.decode().lower(): v.decode() for k, v in start["headers"]}
-    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    return start["status"], headers, body
+    return chunked_post("/api/events", headers, chunks)
 
 
 @pytest.mark.django_db(transaction=True)

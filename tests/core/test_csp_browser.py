@@ -16,6 +16,7 @@ import pytest
 
 from demo.users import demo_password
 from tests.support import events as f
+from tests.support.pages import every_page
 from tests.support.server import Server, Servers
 
 pytestmark = pytest.mark.browser
@@ -77,22 +78,7 @@ print(IngestToken.issue("csp-test")[1])
 
 
 def pages(name: str, ids: dict[str, Any]) -> list[str]:
-    task, instance = ids["tasks"][name], ids["instances"][name]
-    return [
-        "/",
-        "/queues/",
-        "/done/",
-        f"/tasks/{task}/",
-        "/workflows/",
-        f"/workflows/{instance}/",
-        "/workflows/unrouted/",
-        "/workflows/history/",
-        "/workflows/history/audit/",
-        "/workflows/reports/",
-        "/workflows/outbox/",
-        "/workflows/history/people/alice/",
-        "/admin/",
-    ]
+    return every_page(task_id=ids["tasks"][name], instance_id=ids["instances"][name])
 
 
 class Watch:

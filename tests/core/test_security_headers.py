@@ -19,6 +19,7 @@ from django.test import Client, override_settings
 
 from tests.support import events as f
 from tests.support.inbox_world import make_people, make_task
+from tests.support.pages import every_page
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -179,19 +180,7 @@ def world(db: Any) -> dict[str, Any]:
 def pages(world: dict[str, Any]) -> list[str]:
     task = world["task"]
     return [
-        "/",
-        "/queues/",
-        "/done/",
-        f"/tasks/{task.task_id}/",
-        "/workflows/",
-        f"/workflows/{task.instance.instance_id}/",
-        "/workflows/unrouted/",
-        "/workflows/history/",
-        "/workflows/history/audit/",
-        "/workflows/reports/",
-        "/workflows/outbox/",
-        "/workflows/history/people/alice/",
-        "/admin/",
+        *every_page(task_id=task.task_id, instance_id=task.instance.instance_id),
         "/admin/workflows/humantask/",
         "/admin/axes/accessattempt/",
     ]

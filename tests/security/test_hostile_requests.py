@@ -8,14 +8,12 @@ is a 404.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
-from django.core.handlers.asgi import ASGIHandler
 from django.test import Client
 
 from tests.security.test_authorization_matrix import (
@@ -29,6 +27,7 @@ from tests.security.test_authorization_matrix import (
     world,
 )
 from tests.support import events as f
+from tests.support.asgi import chunked_post
 from workflows.jsonvalues import text_problem
 from workflows.models import HumanTask
 
@@ -191,56 +190,15 @@ def test_action_api_chunked_body_over_the_limit_is_413(task: HumanTask, settings
     body = json.dumps({"comment": "c" * 2000}).encode()
     path = f"/api/tasks/{task.task_id}/complete"
     headers = [
-        (b"host", b"testserver"),
         (b"content-type", b"application/json"),
-        (b"transfer-encoding", b"chunked"),
         (b"cookie", cookies.encode()),
         (b"x-csrftoken", client.cookies["csrftoken"].value.encode()),
     ]
-    status, content = _asgi_post(path, headers, [body[:500], body[500:]])
+    status, _, content = chunked_post(path, headers, [body[:500], body[500:]])
     assert status == 413, content[:300]
     assert json.loads(content)["errors"][0]["message"] == "the body is over the limit of 1000 bytes"
     task.refresh_from_db()
     assert task.is_open
-
-
-def _asgi_post(
-    path: str, headers: list[tuple[bytes, bytes]], chunks: list[bytes]
-) -> tuple[int, bytes]:
-    """POST through Django's ASGI handler, the body in chunks and no Content-Length."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": headers,
-        "client": ("127.0.0.1", 5000),
-        "server": ("testserver", 80),
-    }
-    messages = [
-        {"type": "http.request", "body": chunk, "more_body": i < len(chunks) - 1}
-        for i, chunk in enumerate(chunks)
-    ]
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        if messages:
-            return messages.pop(0)
-        await asyncio.Event().wait()  # the client stays connected; Django cancels this
-        raise AssertionError("unreachable")
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    asyncio.run(ASGIHandler()(scope, receive, send))
-    start = next(m for m in sent if m["type"] == "http.response.start")
-    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    return start["status"], body
 
 
 @pytest.mark.parametrize("body", [b"{not json", b"\xff\xfe", b'{"comment": "\xed\xa0\x80"}'])
