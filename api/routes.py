@@ -6,65 +6,39 @@ No ``from __future__ import annotations`` here: django-ninja reads annotations a
 
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta
-from typing import Annotated, Any, cast
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
-from django.utils import timezone
 from ninja import Field, NinjaAPI, Query, Schema, Status
 from ninja.conf import settings as ninja_settings
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.pagination import LimitOffsetPagination, paginate
-from ninja.parser import Parser
-from ninja.security import HttpBearer
-from ninja.security import SessionAuth as NinjaSessionAuth
-from pydantic import AfterValidator, field_validator
-from pydantic.json_schema import SkipJsonSchema
-from pydantic_core import PydanticCustomError
 
 from api import selectors
+from api.auth import MissingScope, SessionAuth, TokenAuth
+from api.bodies import BodyRefused, StorableJSONParser, check_json_body
+from api.schemas import (
+    MAX_REPORTED,
+    CompleteIn,
+    ConflictOut,
+    DetailOut,
+    ErrorsOut,
+    IngestOut,
+    InstanceDetailOut,
+    InstanceFilters,
+    InstanceOut,
+    ReassignIn,
+    TaskFilters,
+    TaskOut,
+)
 from workflows import actions, jsonvalues
 from workflows import selectors as core
 from workflows.ingest import IngestError, ingest_events
 from workflows.models import HumanTask, IngestToken, TokenScope
-from workflows.wire import parse_datetime
-
-
-class MissingScope(Exception):
-    """A valid token without the scope this endpoint needs (403)."""
-
-    def __init__(self, token: IngestToken, scope: str):
-        super().__init__(scope)
-        self.token, self.scope = token, scope
-
-
-class TokenAuth(HttpBearer):
-    """An ingest token that carries ``scope``; a valid token without it is refused with 403
-    (the request is authenticated, just not allowed), naming the missing scope."""
-
-    def __init__(self, scope: str):
-        super().__init__()
-        self.scope = scope
-
-    def authenticate(self, request: HttpRequest, token: str) -> IngestToken | None:
-        found = IngestToken.authenticate(token)
-        if found is None:
-            return None
-        now = timezone.now()
-        # A write per request would serialise every request on SQLite's one writer; a
-        # last-used time to the minute is all the admin page needs.
-        if found.last_used_at is None or now - found.last_used_at > LAST_USED_RESOLUTION:
-            IngestToken.objects.filter(pk=found.pk).update(last_used_at=now)
-        if not found.has_scope(self.scope):
-            raise MissingScope(found, self.scope)
-        return found
-
-
-LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 class StableIdsAPI(NinjaAPI):
@@ -73,55 +47,6 @@ class StableIdsAPI(NinjaAPI):
 
     def get_openapi_operation_id(self, operation: Any) -> str:
         return f"inbox_api_{operation.view_func.__name__}"
-
-
-class BodyRefused(Exception):
-    """A body refused before it is parsed: not JSON (415) or over the limit (413)."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status, self.message = status, message
-
-
-def check_json_body(request: HttpRequest, *, limit: int | None, optional: bool = False) -> None:
-    """Refuse, from its headers alone, a body that is not JSON or declares more than
-    ``limit`` bytes. ``optional``: a request with neither a body nor a Content-Type passes
-    (``POST .../claim`` needs no body)."""
-    declared = request.META.get("CONTENT_LENGTH") or "0"
-    if limit is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyRefused(413, f"the body is {declared} bytes; the limit is {limit}")
-    content_type = (request.content_type or "").lower()
-    if content_type == "application/json" or content_type.endswith("+json"):
-        return
-    no_body = declared == "0" and "HTTP_TRANSFER_ENCODING" not in request.META
-    if optional and no_body and not content_type:
-        return
-    raise BodyRefused(415, f"send Content-Type: application/json, not {content_type!r}")
-
-
-class SessionAuth(NinjaSessionAuth):
-    """ninja's session auth (the OpenAPI document names it so), where a request that may
-    carry a body must carry JSON within Django's ``DATA_UPLOAD_MAX_MEMORY_SIZE``. Checked
-    before ninja's CSRF check, which parses a form or multipart body to look for a token
-    there: that body could then not be read as JSON (RawPostDataException, a 500), or would
-    fail as Django's HTML 400."""
-
-    def __call__(self, request: HttpRequest) -> Any:
-        # Anyone not signed in is a 401, whatever they sent.
-        if request.method not in _SAFE_METHODS and request.user.is_authenticated:
-            check_json_body(request, limit=settings.DATA_UPLOAD_MAX_MEMORY_SIZE, optional=True)
-        return super().__call__(request)
-
-
-_SAFE_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE")
-
-
-class StorableJSONParser(Parser):
-    """Request bodies are UTF-8 JSON, parsed as ``POST /api/events`` parses them (deep
-    nesting is a ValueError, which ninja answers as a 400)."""
-
-    def parse_body(self, request: HttpRequest) -> Any:
-        return jsonvalues.loads(request.body)
 
 
 api = StableIdsAPI(
@@ -136,171 +61,6 @@ api = StableIdsAPI(
 write_auth = TokenAuth(TokenScope.EVENTS_WRITE.value)
 read_auth = [TokenAuth(TokenScope.READ.value), SessionAuth()]
 person_auth = SessionAuth()
-
-
-# --- schemas -------------------------------------------------------------------------------
-
-
-# An answer names at most this many problems: 100 000 bad items in a 200 KB body must not
-# make a 9 MB answer.
-MAX_REPORTED = 100
-
-
-class ErrorItem(Schema):
-    index: int | None = Field(description="Position of the event in the batch; null for the body")
-    field: str
-    message: str
-
-
-class ErrorsOut(Schema):
-    errors: list[ErrorItem] = Field(
-        description=f"The first {MAX_REPORTED} problems, in order; ``more`` counts the rest"
-    )
-    more: int | SkipJsonSchema[None] = Field(
-        None,
-        description=f"Present when there were more than {MAX_REPORTED} problems: how many "
-        "more there were, not listed",
-    )
-
-
-class ResultItem(Schema):
-    index: int
-    event_id: uuid.UUID
-    status: str = Field(description="accepted or duplicate")
-    warnings: list[str] = []
-
-
-class IngestOut(Schema):
-    accepted: int
-    duplicates: int
-    results: list[ResultItem]
-
-
-class TaskOut(Schema):
-    task_id: uuid.UUID
-    instance_id: uuid.UUID
-    workflow_name: str = Field("", alias="instance.workflow_name")
-    step_name: str
-    title: str
-    description: str
-    assignee: str
-    assignee_user: str | None = Field(None, alias="assignee_user.username")
-    assignee_group: str | None = Field(None, alias="assignee_group.name")
-    status: str
-    priority: int
-    due_at: datetime | None
-    created_at: datetime | None
-    completed_at: datetime | None
-    completed_by: str
-    closed_reason: str
-    form_schema: dict[str, Any] | None
-    form_data: dict[str, Any] | None
-    comment: str
-    reassignment_count: int
-    previous_assignee: str
-    last_reassigned_at: datetime | None
-    last_reassigned_by: str
-    last_reassign_reason: str
-    closed_at: datetime | None
-
-
-class StepOut(Schema):
-    step_name: str
-    attempt: int
-    step_type: str
-    status: str
-    engine_status: str = Field(description="The status the engine reported, lower-cased")
-    input_data: dict[str, Any] | None
-    started_at: datetime | None
-    ended_at: datetime | None
-    duration_seconds: float | None
-    retry_count: int
-    error: str
-    error_type: str
-    result: Any = None
-    output_data: dict[str, Any] | None
-    skip_reason: str
-
-
-class InstanceOut(Schema):
-    instance_id: uuid.UUID
-    workflow_name: str
-    workflow_version: str
-    status: str
-    current_step: str
-    started_at: datetime | None
-    ended_at: datetime | None
-    duration_seconds: float | None
-    initiator: str
-    tenant_id: str
-    event_count: int
-    last_event_at: datetime | None
-
-
-class TimelineEntry(Schema):
-    seq: int
-    event_id: uuid.UUID
-    type: str
-    timestamp: datetime
-    received_at: datetime
-    source: str
-    payload: dict[str, Any]
-
-
-class InstanceDetailOut(InstanceOut):
-    initial_data: dict[str, Any] | None
-    final_step: str
-    error: str
-    error_type: str
-    failed_step: str
-    stack_trace: str
-    cancel_reason: str
-    canceled_by: str
-    engine_status: str = Field(description="The status the engine reported, lower-cased")
-    first_event_at: datetime | None
-    pause_reason: str
-    paused_by: str
-    paused_at: datetime | None
-    resumed_by: str
-    resumed_at: datetime | None
-    steps: list[StepOut]
-    tasks: list[TaskOut]
-    timeline: list[TimelineEntry]
-
-
-class DetailOut(Schema):
-    detail: str
-
-
-def _storable(value: str) -> str:
-    # A filter no stored text can match (NUL, which PostgreSQL cannot even compare) is
-    # refused, with the message every other door gives for it.
-    problem = jsonvalues.text_problem(value)
-    if problem:
-        raise PydanticCustomError("storable_text", problem)
-    return value
-
-
-StorableText = Annotated[str, AfterValidator(_storable)]
-
-
-class TaskFilters(Schema):
-    assignee: StorableText | None = Field(None, description="Raw assignee, username or group name")
-    status: StorableText | None = Field(None, description="open, completed or canceled")
-    due_before: datetime | None = Field(None, description="ISO 8601; naive means UTC")
-    due_after: datetime | None = Field(None, description="ISO 8601; naive means UTC")
-    instance_id: uuid.UUID | None = None
-
-    @field_validator("due_before", "due_after")
-    @classmethod
-    def _in_utc(cls, value: datetime | None) -> datetime | None:
-        # 9999-12-31T23:59:59-05:00 is past the last instant the database can compare.
-        return None if value is None else parse_datetime(value)
-
-
-class InstanceFilters(Schema):
-    status: StorableText | None = None
-    workflow: StorableText | None = None
 
 
 # --- ingest --------------------------------------------------------------------------------
@@ -557,24 +317,6 @@ def get_instance(request: HttpRequest, instance_id: uuid.UUID) -> Any:
 
 
 # --- people's actions ----------------------------------------------------------------------
-
-
-class CompleteIn(Schema):
-    form_data: dict[str, Any] | None = None
-    comment: str = Field("", max_length=actions.COMMENT_MAX_LENGTH)
-
-
-class ReassignIn(Schema):
-    to_assignee: str = Field(
-        description="A username, a team name, or user:/group: prefixed",
-        max_length=actions.ASSIGNEE_MAX_LENGTH,
-    )
-    reason: str = Field(max_length=actions.REASON_MAX_LENGTH)
-
-
-class ConflictOut(Schema):
-    detail: str
-    task: TaskOut
 
 
 def _person(request: HttpRequest) -> User:
