@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.support.inbox_world import PASSWORD, People, from_now, make_people, make_task, reload
 from workflows.models import HumanTask
@@ -89,7 +90,7 @@ def test_sign_in_filter_open_complete_with_one_mistake(people: People, new_page:
     page.wait_for_url(re.compile(r"workflow=expense_approval"))
     page.get_by_role("searchbox", name="Search").fill("laptop")
     page.wait_for_url(re.compile(r"q=laptop"))
-    page.wait_for_function("document.querySelectorAll('tr[data-task-row]').length === 1")
+    expect(page.locator("tr[data-task-row]")).to_have_count(1)  # no page-side eval (CSP)
     assert rows(page) == ["Approve laptop purchase"]
     keys = [pair.split("=")[0] for pair in page.url.split("?", 1)[1].split("&")]
     assert len(keys) == len(set(keys)), f"each filter once in the URL: {page.url}"

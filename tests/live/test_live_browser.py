@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.support import events as f
 from tests.support.server import Server, Servers
@@ -132,14 +133,10 @@ def test_after_a_dropped_socket_the_page_matches_a_fresh_load(server: Server, br
     server.start()
 
     live(alice, timeout=20_000)  # htmx's ws extension reconnects by itself
-    alice.wait_for_function(
-        "document.getElementById('count-my').textContent.trim() === '40'", timeout=5000
-    )
-    alice.wait_for_function(
-        "!document.querySelector('#task-rows tr.flash') && "
-        "document.querySelectorAll('#task-rows tr').length === 25",
-        timeout=5000,
-    )
+    # Locator assertions, not wait_for_function: that evals in the page, which the CSP forbids.
+    expect(alice.locator("#count-my")).to_have_text("40", timeout=5000)
+    expect(alice.locator("#task-rows tr")).to_have_count(25, timeout=5000)
+    expect(alice.locator("#task-rows tr.flash")).to_have_count(0, timeout=8000)
     fresh = browser.new_context()
     fresh.add_cookies(alice.context.cookies())
     reloaded = fresh.new_page()
