@@ -245,7 +245,7 @@ WHITENOISE_USE_FINDERS = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "my_tasks"
+LOGIN_REDIRECT_URL = "start"  # by role: inbox.views.start
 LOGOUT_REDIRECT_URL = "login"
 
 # POST /api/events refuses bodies over this size with 413.

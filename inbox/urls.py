@@ -6,6 +6,7 @@ from inbox import views
 
 urlpatterns = [
     path("", views.my_tasks, name="my_tasks"),
+    path("start/", views.start, name="start"),
     path("queues/", views.team_queues, name="team_queues"),
     path("done/", views.done, name="done"),
     path("tasks/bulk/", views.bulk_action, name="bulk_action"),

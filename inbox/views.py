@@ -20,6 +20,7 @@ from pages.htmx import HtmxHttpRequest, page_or_partial
 from workflows import actions
 from workflows import selectors as core
 from workflows.models import HumanTask
+from workflows.roles import can_manage, can_read
 
 # The three task lists: the name of the selector behind each page's table.
 TASK_LISTS = {"mine": "my_tasks", "queue": "team_queue", "done": "done_tasks"}
@@ -51,6 +52,18 @@ def _list_page(
         **(extra or {}),
     }
     return render(request, page_or_partial(request, "inbox/task_list.html", "task-table"), context)
+
+
+@login_required
+@require_GET
+def start(request: HttpRequest) -> HttpResponse:
+    """Where signing in lands, by role: an admin's work is the console, a manager's the
+    history, everyone else's My tasks. (A ``next`` given at sign-in wins.)"""
+    if can_manage(request.user):
+        return redirect("workflows_ui:instances")
+    if can_read(request.user):
+        return redirect("workflows_ui:history")
+    return redirect("my_tasks")
 
 
 @login_required

@@ -125,7 +125,7 @@ def test_no_page_of_any_role_violates_the_policy(
         page = context.new_page()
         watch = Watch(page)
         try:
-            open_page(page, server.url + "/accounts/login/")
+            open_page(page, server.url + "/accounts/login/?next=/")
             watch.collect(f"{name} sign-in")
             page.fill("#id_username", name)
             page.fill("#id_password", demo_password(name))

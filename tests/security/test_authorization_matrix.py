@@ -200,6 +200,7 @@ ACCESS: dict[str, Access] = {
     "password_change_done": Access(SIGNED_IN),
     # the inbox
     "my_tasks": Access(SIGNED_IN),
+    "start": Access(SIGNED_IN),
     "team_queues": Access(SIGNED_IN),
     "done": Access(SIGNED_IN),
     "assignee_search": Access(SIGNED_IN),
