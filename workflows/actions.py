@@ -228,7 +228,12 @@ def _when(at: datetime | None) -> str:
 
 
 def _win(task: HumanTask) -> None:
-    """The conditional update: it matches only if nobody acted since ``task`` was read."""
+    """The conditional update: it matches only if nobody acted since ``task`` was read.
+
+    The fold's locks first (the keys ingest takes for this task's event, in its order): every
+    writer of an instance's rows, people's actions and engines' batches alike, then takes
+    the same locks before any row, so none waits for another in a circle (PostgreSQL)."""
+    lock_instances([task.instance_id, task.task_id])
     won = HumanTask.objects.filter(
         pk=task.pk,
         status=HumanTask.Status.OPEN,
@@ -250,18 +255,15 @@ def complete_task(
     """
     _check_text("comment", comment, COMMENT_MAX_LENGTH)
     _check_form_data(form_data)
-    # The workflow must be running or waiting. Checked under the instance's fold lock (the
-    # one ingest takes, PostgreSQL; SQLite's write lock is the transaction's), so a pause or
-    # cancel recorded at the same moment is either seen here or folded after this completion.
-    lock_instances([task.instance_id])
-    instance = WorkflowInstance.objects.filter(instance_id=task.instance_id).first()
-    if instance is not None and not workflow_state(instance).can_complete:
-        raise WorkflowNotActive(instance)
+    _refuse_unless_completable(task)
     if task.form_schema:
         errors = validation_errors(task.form_schema, form_data or {})
         if errors:
             raise InvalidFormData(errors)
     _win(task)
+    # Again under the fold's lock (``_win`` took it; on SQLite the transaction holds the
+    # write lock): a pause or cancel recorded meanwhile is seen here, or folds after this.
+    _refuse_unless_completable(task)
     record_action(
         event=HumanTaskCompleted(
             instance_id=task.instance_id,
@@ -276,6 +278,13 @@ def complete_task(
         action="complete",
     )
     return HumanTask.objects.get(pk=task.pk)
+
+
+def _refuse_unless_completable(task: HumanTask) -> None:
+    """The task's workflow must be running or waiting (read now, not from ``task``)."""
+    instance = WorkflowInstance.objects.filter(instance_id=task.instance_id).first()
+    if instance is not None and not workflow_state(instance).can_complete:
+        raise WorkflowNotActive(instance)
 
 
 def assignee_name(value: str) -> str:
@@ -407,6 +416,7 @@ def _action_time(instance: WorkflowInstance) -> datetime:
 def _locked(instance_id: uuid.UUID, user: Any, action: str) -> WorkflowInstance:
     if not can_manage(user):
         raise PermissionDenied("managing workflows needs the manage_instances permission")
+    lock_instances([instance_id])  # the fold's lock before the row, as every writer takes them
     instance = WorkflowInstance.objects.select_for_update().filter(instance_id=instance_id).first()
     if instance is None:
         raise ActionRefused("No workflow instance has this id.")
