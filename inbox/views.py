@@ -90,8 +90,9 @@ def _task_context(request: HttpRequest, task: HumanTask, **extra: Any) -> dict[s
         context.setdefault("complete_form", CompletionForm(schema=task.form_schema))
         context.setdefault("reassign_form", ReassignForm())
     context.update(extra)
-    if "complete_form" in context and not workflow.can_complete:
-        context["complete_form"].hold()
+    form = context.get("complete_form")
+    if isinstance(form, CompletionForm) and not workflow.can_complete:
+        form.hold()
     return context
 
 

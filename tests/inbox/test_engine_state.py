@@ -262,9 +262,7 @@ def test_page_completion_of_a_canceled_workflow_says_it_was_canceled(people: Peo
 
 
 def api_complete(c: Client, task: HumanTask) -> Any:
-    return c.post(
-        f"/api/tasks/{task.task_id}/complete", {"comment": "via API"}, "application/json"
-    )
+    return c.post(f"/api/tasks/{task.task_id}/complete", {"comment": "via API"}, "application/json")
 
 
 def test_api_completion_of_a_paused_workflow_is_409_conflict_out(people: People) -> None:

@@ -3,24 +3,30 @@ form, a resume takes them away, and a page rendered before either is told on (re
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
 
-from tests.live.test_live_consumer import (  # noqa: F401  (fixtures)
+from tests.live.test_live_consumer import (
     QUIET,
     ingest,
+    make_world,
     new_task,
     open_socket,
-    own_channel_layer,
+    own_channel_layer,  # noqa: F401  (an autouse fixture: a channel layer of our own)
     received,
-    world,
 )
 from tests.support import events as f
 from workflows import actions
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+async def world() -> AsyncIterator[dict[str, Any]]:
+    yield await make_world()
 
 
 def watch(task_id: str, workflow: str) -> dict[str, Any]:
