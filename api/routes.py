@@ -335,6 +335,9 @@ def _act(request: HttpRequest, task: HumanTask, action: Callable[[], HumanTask])
         action()
     except actions.TaskConflict as exc:
         return Status(409, {"detail": str(exc), "task": exc.task})
+    except actions.WorkflowNotActive as exc:  # paused, or ended since the task was read
+        current = HumanTask.objects.select_related("instance").get(pk=task.pk)
+        return Status(409, {"detail": exc.message, "task": current})
     except actions.InvalidFormData as exc:
         return _errors(
             422, [{"index": None, "field": f or "", "message": m} for f, m in exc.errors]

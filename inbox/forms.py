@@ -121,6 +121,12 @@ class CompletionForm(forms.Form):
     def schema_bound_fields(self) -> list[forms.BoundField]:
         return [self[f"f_{name}"] for name in self.schema_fields]
 
+    def hold(self) -> None:
+        """Render every field disabled (its workflow is paused or ended), keeping the values
+        the person typed: the attribute only, not ``Field.disabled``, which would drop them."""
+        for bound in self:
+            bound.field.widget.attrs.update({"disabled": True, "aria-disabled": "true"})
+
     def form_data(self) -> dict[str, Any]:
         """The typed values to store, as the schema describes them."""
         data: dict[str, Any] = {}

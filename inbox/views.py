@@ -86,9 +86,11 @@ def done(request: HtmxHttpRequest) -> HttpResponse:
 
 def _task_context(request: HttpRequest, task: HumanTask, **extra: Any) -> dict[str, Any]:
     can_act = core.may_act(request.user, task)
+    workflow = actions.workflow_state(task.instance)
     context = {
         "task": task,
         "instance": task.instance,
+        "workflow": workflow,
         "can_act": can_act,
         "holders": core.holders(task),
         "timeline": core.instance_timeline(instance_id=task.instance_id, viewer=request.user),
@@ -101,6 +103,9 @@ def _task_context(request: HttpRequest, task: HumanTask, **extra: Any) -> dict[s
         context.setdefault("complete_form", CompletionForm(schema=task.form_schema))
         context.setdefault("reassign_form", ReassignForm())
     context.update(extra)
+    form = context.get("complete_form")
+    if isinstance(form, CompletionForm) and not workflow.can_complete:
+        form.hold()
     return context
 
 
@@ -129,6 +134,8 @@ def task_complete(request: HtmxHttpRequest, task_id: uuid.UUID) -> HttpResponse:
     if not task.is_open:
         return _conflict(request, task, actions.TaskConflict(task))
     form = CompletionForm(request.POST, schema=task.form_schema)
+    if not actions.workflow_state(task.instance).can_complete:
+        return _workflow_refusal(request, task, form)
     if not form.is_valid():
         context = _task_context(request, task, complete_form=form)
         template = page_or_partial(request, "inbox/task_detail.html", "complete-form")
@@ -140,10 +147,29 @@ def task_complete(request: HtmxHttpRequest, task_id: uuid.UUID) -> HttpResponse:
             form_data=form.form_data() if task.form_schema else None,
             comment=form.cleaned_data.get("comment", ""),
         )
+    except actions.WorkflowNotActive:
+        # Paused (or ended) since this request read the task: show it as it is now.
+        task = core.task_detail(user=request.user, task_id=task_id)
+        return _workflow_refusal(request, task, form)
     except (actions.TaskConflict, actions.ActionRefused) as exc:
         return _conflict(request, task, exc)
     messages.success(request, f"Completed “{task}”.")
     return _after_action(request, reverse("my_tasks"))
+
+
+def _workflow_refusal(
+    request: HtmxHttpRequest, task: HumanTask, form: CompletionForm
+) -> HttpResponse:
+    """Completion refused by the workflow's state (paused, ended): 409, the page (or the
+    form's partial, for htmx) with the banner, the refusal and what the person typed, held.
+
+    htmx swaps no error response, so it gets the partial with 200, as a 422 does."""
+    if not task.is_open:
+        return _conflict(request, task, actions.TaskConflict(task))
+    state = actions.workflow_state(task.instance)
+    context = _task_context(request, task, complete_form=form, refusal=state.message)
+    template = page_or_partial(request, "inbox/task_detail.html", "complete-form")
+    return render(request, template, context, status=409 if not request.htmx else 200)
 
 
 @login_required

@@ -7,6 +7,8 @@ ids), never HTML: each consumer renders the fragments for its own user. Groups:
 - ``group.<pk>``: every socket of the members of that Django group (its team queue);
 - ``task.<task_id>``: sockets showing that task's page (presence uses ``presence.<task_id>``);
 - ``instance.<instance_id>``: sockets showing that instance's page;
+- ``instance-tasks.<instance_id>``: sockets showing a task page of that instance (the
+  workflow's state: paused, resumed, ended);
 - ``instances``: sockets showing the console's instance list.
 
 The channel layer delivers at most once; pages re-sync on every (re)connect (static/js/live.js).
@@ -53,6 +55,11 @@ def presence_group(task_id: uuid.UUID | str) -> str:
 
 def instance_group(instance_id: uuid.UUID | str) -> str:
     return f"instance.{instance_id}"
+
+
+def instance_tasks_group(instance_id: uuid.UUID | str) -> str:
+    """Task pages of the instance's tasks: told when the instance changes (its state)."""
+    return f"instance-tasks.{instance_id}"
 
 
 # --- payloads ------------------------------------------------------------------------------
@@ -224,12 +231,10 @@ def plan(changes: Changes) -> list[tuple[str, Payload]]:
         messages.append((group, TasksChanged(type="live.tasks", id=bid, tasks=tasks)))
     instance_ids = sorted(str(i) for i in changes.instances)
     for iid in instance_ids:
-        messages.append(
-            (
-                instance_group(iid),
-                InstancesChanged(type="live.instances", id=bid, instance_ids=[iid]),
+        for group in (instance_group(iid), instance_tasks_group(iid)):
+            messages.append(
+                (group, InstancesChanged(type="live.instances", id=bid, instance_ids=[iid]))
             )
-        )
     if instance_ids:
         messages.append(
             (

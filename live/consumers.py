@@ -102,6 +102,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.list_filters: dict[str, Any] = {}
         self.instance_kinds: tuple[str, ...] = TIMELINE_KINDS
         self.viewers: dict[str, str] = {}  # presence: channel name -> username
+        self.workflow_key: str | None = None  # the workflow state the task page shows
         self.seen: deque[tuple[Any, ...]] = deque(maxlen=512)
         self.seen_set: set[tuple[Any, ...]] = set()
         await self.accept()
@@ -241,6 +242,12 @@ class LiveConsumer(AsyncWebsocketConsumer):
         current = (task.status, task.assignee_user_id, task.assignee_group_id)
         if message.get("state") != _audience_state(current):
             await self._send_html(await self._banner_html(task))
+        # And its workflow's state (paused, resumed, ended), when the page says which it shows.
+        shown = message.get("workflow")
+        key, html = await database_sync_to_async(fragments.workflow_state)(str(task.instance_id))
+        self.workflow_key = key
+        if isinstance(shown, str) and key and shown != key:
+            await self._send_html(html)
 
     async def _watch_instance(self, message: dict[str, Any]) -> None:
         instance_id = _uuid(message.get("id"))
@@ -434,6 +441,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
         for instance_id in event["instance_ids"]:
             if instance_id == self.subs.instance_id:
                 parts.append(await self._instance_html(event["id"], instance_id))
+            if instance_id == self.subs.task_instance_id:
+                parts.append(await self._workflow_html(event["id"], instance_id))
             if self.subs.watches_instance_list:
                 parts.append(
                     await _shared(
@@ -442,6 +451,16 @@ class LiveConsumer(AsyncWebsocketConsumer):
                     )
                 )
         await self._send_parts(parts)
+
+    async def _workflow_html(self, msg: str, instance_id: str) -> str:
+        """The task page's workflow banner, when the workflow's state differs from what the
+        page shows (most changes of an instance leave it running or waiting)."""
+        render = partial(fragments.workflow_state, instance_id)
+        key, html = await _shared((msg, "workflow-state", instance_id), render)
+        if not key or key == self.workflow_key:
+            return ""
+        self.workflow_key = key
+        return html
 
     async def _instance_html(self, msg: str | None, instance_id: str) -> str:
         kinds, user = self.instance_kinds, self.user

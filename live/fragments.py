@@ -17,7 +17,7 @@ from django.utils.html import format_html
 from inbox import selectors as inbox_selectors
 from workflows import actions
 from workflows import selectors as core
-from workflows.models import HumanTask
+from workflows.models import HumanTask, WorkflowInstance
 from workflows.roles import can_read
 from workflows_ui import selectors as console
 
@@ -87,6 +87,23 @@ def task_banner(task: HumanTask, user: User) -> str:
     return render_to_string("inbox/task_detail.html#task-banner", context) + render_to_string(
         "inbox/task_detail.html#task-status-badge", context
     )
+
+
+def workflow_state(instance_id: str) -> tuple[str, str]:
+    """A task page's workflow banner and its instance badge, with the state's key
+    (``workflows.actions.WorkflowState.key``); ("", "") if the instance is gone. The same for
+    everyone who sees one of its tasks (they all see its workflow events). The page's script
+    holds or frees the complete form by the banner's ``data-hold-complete``, keeping what the
+    person typed."""
+    instance = WorkflowInstance.objects.filter(instance_id=instance_id).first()
+    if instance is None:
+        return "", ""
+    state = actions.workflow_state(instance)
+    context = {"instance": instance, "workflow": state, "oob": True}
+    html = render_to_string("inbox/task_detail.html#workflow-state", context) + render_to_string(
+        "inbox/task_detail.html#instance-status-badge", context
+    )
+    return state.key, html
 
 
 def task_gone(task_id: str) -> str:

@@ -30,6 +30,7 @@ class Subscriptions:
         self.layer, self.channel_name, self.user = layer, channel_name, user
         self.joined: set[str] = set()
         self.task_id: str | None = None
+        self.task_instance_id: str | None = None  # the instance of the followed task
         self.instance_id: str | None = None
 
     async def start(self) -> None:
@@ -63,12 +64,14 @@ class Subscriptions:
         task = await database_sync_to_async(self._visible_task)(task_id)
         if task is None:
             return None
-        if self.task_id:
-            await self.leave(broadcast.task_group(self.task_id))
-            await self.leave(broadcast.presence_group(self.task_id))
+        await self.leave_task()
         self.task_id = str(task_id)
+        self.task_instance_id = str(task.instance_id)
         await self.join(broadcast.task_group(task_id))
         await self.join(broadcast.presence_group(task_id))
+        # Its workflow's state (paused, ended) is the task page's too: whoever sees a task
+        # sees its instance's workflow events.
+        await self.join(broadcast.instance_tasks_group(task.instance_id))
         return task
 
     def _visible_task(self, task_id: uuid.UUID) -> HumanTask | None:
@@ -89,7 +92,9 @@ class Subscriptions:
         if self.task_id:
             await self.leave(broadcast.task_group(self.task_id))
             await self.leave(broadcast.presence_group(self.task_id))
-        self.task_id = None
+        if self.task_instance_id:
+            await self.leave(broadcast.instance_tasks_group(self.task_instance_id))
+        self.task_id = self.task_instance_id = None
 
     async def watch_instance(self, instance_id: uuid.UUID) -> bool:
         """Follow an instance page: the console's, so admins and managers only."""

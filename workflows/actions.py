@@ -28,7 +28,7 @@ from workflows.events import (
     WorkflowPaused,
     WorkflowResumed,
 )
-from workflows.ingest import ingest_events
+from workflows.ingest import ingest_events, lock_instances
 from workflows.models import Event, HumanTask, OutboxCommand, WorkflowInstance, dashboard_source
 from workflows.roles import can_manage
 from workflows.schemas import validation_errors
@@ -122,12 +122,99 @@ class InvalidFormData(ActionRefused):
         super().__init__("; ".join(f"{f or 'form'}: {m}" for f, m in errors))
 
 
+class WorkflowNotActive(ActionRefused):
+    """The task's workflow is paused or has ended: its tasks cannot be completed now.
+
+    A refusal by state, like a lost race: the API and the pages answer it with 409."""
+
+    def __init__(self, instance: WorkflowInstance):
+        self.instance = instance
+        super().__init__(workflow_state(instance).message)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowState:
+    """What a task page says about its workflow's state, and whether completing is open.
+
+    ``message`` is "" while the workflow runs or waits; ``key`` changes whenever the
+    message would (the live layer sends the banner only when it does)."""
+
+    status: str
+    message: str
+    can_complete: bool
+    key: str
+
+
+ERROR_SUMMARY_LENGTH = 200
+
+
+def _error_summary(instance: WorkflowInstance) -> str:
+    first_line = (instance.error or "").strip().splitlines()[0:1]
+    text = first_line[0].strip() if first_line else ""
+    if len(text) > ERROR_SUMMARY_LENGTH:
+        text = text[: ERROR_SUMMARY_LENGTH - 1] + "…"
+    if instance.error_type:
+        text = f"{instance.error_type}: {text}" if text else instance.error_type
+    return text or "no error was given"
+
+
+def _on(at: datetime | None) -> str:
+    return timezone.localtime(at).strftime("%Y-%m-%d %H:%M %Z") if at else "an unknown time"
+
+
+def workflow_state(instance: WorkflowInstance) -> WorkflowState:
+    """The task page's words for its workflow's state: paused, canceled, failed, completed.
+
+    Completing a task is open only while its workflow runs or waits; reassigning, claiming
+    and releasing stay open while it is paused (the task waits for whoever holds it then).
+    """
+    status = instance.status
+    Status = WorkflowInstance.Status
+    if status == Status.PAUSED:
+        reason = instance.pause_reason.strip()
+        message = (
+            f"This workflow is paused by {instance.paused_by or 'its engine'} since "
+            f"{_on(instance.paused_at)}{': ' + reason if reason else ''}. "
+            "The task can be completed when it resumes."
+        )
+        at = instance.paused_at
+    elif status == Status.CANCELED:
+        reason = instance.cancel_reason.strip()
+        message = (
+            f"This workflow was canceled by {instance.canceled_by or 'its engine'} on "
+            f"{_on(instance.ended_at)}{': ' + reason if reason else ''}. "
+            "Its tasks can no longer be completed."
+        )
+        at = instance.ended_at
+    elif status == Status.FAILED:
+        step = f" at step {instance.failed_step}" if instance.failed_step else ""
+        message = (
+            f"This workflow failed on {_on(instance.ended_at)}{step}: "
+            f"{_error_summary(instance)}. Its tasks can no longer be completed."
+        )
+        at = instance.ended_at
+    elif status == Status.COMPLETED:
+        message = (
+            f"This workflow completed on {_on(instance.ended_at)}. "
+            "Its tasks can no longer be completed."
+        )
+        at = instance.ended_at
+    else:
+        return WorkflowState(status=status, message="", can_complete=True, key=status)
+    key = f"{status}:{at.isoformat() if at else ''}"
+    return WorkflowState(status=status, message=message, can_complete=False, key=key)
+
+
 def describe_task_state(task: HumanTask) -> str:
     """One sentence on the task's current state, for people who lost a race."""
     when = _when(task.closed_at or task.last_reassigned_at)
     if task.status == HumanTask.Status.COMPLETED:
         return f"{task.completed_by or 'Someone'} already completed this task {when}."
     if task.status == HumanTask.Status.CANCELED:
+        instance = task.instance
+        if instance is not None and instance.status in WorkflowInstance.TERMINAL:
+            # Closed with its workflow: say how the workflow ended, and why.
+            return workflow_state(instance).message
         return f"This task was closed {when}: {task.closed_reason or 'its workflow ended'}."
     by = task.last_reassigned_by or "Someone"
     to = task.assignee or "nobody"
@@ -141,7 +228,12 @@ def _when(at: datetime | None) -> str:
 
 
 def _win(task: HumanTask) -> None:
-    """The conditional update: it matches only if nobody acted since ``task`` was read."""
+    """The conditional update: it matches only if nobody acted since ``task`` was read.
+
+    The fold's locks first (the keys ingest takes for this task's event, in its order): every
+    writer of an instance's rows, people's actions and engines' batches alike, then takes
+    the same locks before any row, so none waits for another in a circle (PostgreSQL)."""
+    lock_instances([task.instance_id, task.task_id])
     won = HumanTask.objects.filter(
         pk=task.pk,
         status=HumanTask.Status.OPEN,
@@ -158,15 +250,20 @@ def complete_task(
 ) -> HumanTask:
     """Complete a task as ``user``; exactly one of two simultaneous completions wins.
 
+    Refused (``WorkflowNotActive``) while the task's workflow is paused, or once it ended.
     The data is checked against the task's schema here too, whatever door it came in by.
     """
     _check_text("comment", comment, COMMENT_MAX_LENGTH)
     _check_form_data(form_data)
+    _refuse_unless_completable(task)
     if task.form_schema:
         errors = validation_errors(task.form_schema, form_data or {})
         if errors:
             raise InvalidFormData(errors)
     _win(task)
+    # Again under the fold's lock (``_win`` took it; on SQLite the transaction holds the
+    # write lock): a pause or cancel recorded meanwhile is seen here, or folds after this.
+    _refuse_unless_completable(task)
     record_action(
         event=HumanTaskCompleted(
             instance_id=task.instance_id,
@@ -181,6 +278,13 @@ def complete_task(
         action="complete",
     )
     return HumanTask.objects.get(pk=task.pk)
+
+
+def _refuse_unless_completable(task: HumanTask) -> None:
+    """The task's workflow must be running or waiting (read now, not from ``task``)."""
+    instance = WorkflowInstance.objects.filter(instance_id=task.instance_id).first()
+    if instance is not None and not workflow_state(instance).can_complete:
+        raise WorkflowNotActive(instance)
 
 
 def assignee_name(value: str) -> str:
@@ -312,6 +416,7 @@ def _action_time(instance: WorkflowInstance) -> datetime:
 def _locked(instance_id: uuid.UUID, user: Any, action: str) -> WorkflowInstance:
     if not can_manage(user):
         raise PermissionDenied("managing workflows needs the manage_instances permission")
+    lock_instances([instance_id])  # the fold's lock before the row, as every writer takes them
     instance = WorkflowInstance.objects.select_for_update().filter(instance_id=instance_id).first()
     if instance is None:
         raise ActionRefused("No workflow instance has this id.")

@@ -151,9 +151,10 @@ def ingest_events(*, events: Sequence[Any], source: str) -> IngestResult:
     return result
 
 
-def _lock_instances(instance_ids: Sequence[uuid.UUID]) -> None:
+def lock_instances(instance_ids: Sequence[uuid.UUID]) -> None:
     """Serialise folds of one instance (and claims on one task id) across concurrent
-    transactions (PostgreSQL).
+    transactions (PostgreSQL); a person's action takes it too, before it reads the state it
+    checks (``workflows.actions.complete_task``). Re-entrant within a transaction.
 
     SQLite takes its write lock when the transaction begins (IMMEDIATE mode).
     """
@@ -190,7 +191,7 @@ def event_actor(type_name: str, payload: dict[str, Any], source: str) -> str:
 
 def _store_and_fold(parsed: list[ParsedEvent], source: str) -> IngestResult:
     task_ids = [p.event.task_id for p in parsed if hasattr(p.event, "task_id")]  # type: ignore[attr-defined]
-    _lock_instances([p.event.instance_id for p in parsed] + task_ids)
+    lock_instances([p.event.instance_id for p in parsed] + task_ids)
     if task_ids:
         # Checked again under the locks: two batches may name one new task under two
         # instances at once, and validate_batch saw neither.

@@ -137,9 +137,10 @@ def step_chart(
 ) -> GanttChart | None:
     """One bar per step run (attempts apart) and per human task, on a shared time axis.
 
-    Running bars end at ``now`` (or when the instance ended); task bars are the human wait,
-    with reassignments as markers and the due date as a tick on the same row (pinned to the
-    right edge, as "due later", when it falls after the chart's end).
+    Running bars end at ``now``; once the instance ended, a step still open ends at the
+    instance's end, drawn in its final state (canceled, failed, completed). Task bars are
+    the human wait, with reassignments as markers and the due date as a tick on the same row
+    (pinned to the right edge, as "due later", when it falls after the chart's end).
     """
     items: list[tuple[tuple[datetime, int, int], StepRun | HumanTask]] = []
     for i, run in enumerate(steps):
@@ -165,12 +166,19 @@ def step_chart(
     def x_of(t: datetime) -> float:
         return round(LABEL_W + (t - start).total_seconds() / span * PLOT_W, 2)
 
+    ended = instance.ended_at is not None
     rows: list[GanttRow] = []
     for index, (_, item) in enumerate(items):
         y = TOP + index * ROW_H
         if isinstance(item, StepRun):
             s = item.started_at or item.ended_at
             e = item.ended_at
+            status = item.status
+            if e is None and ended:
+                # The instance ended while the step ran: the step ends with it, in the
+                # instance's final state (canceled, failed, completed), not running on.
+                e = max(horizon, s)  # type: ignore[type-var]
+                status = instance.status
             running = e is None
             e_draw = e or horizon
             label = item.step_name + (f" (attempt {item.attempt})" if item.attempt > 1 else "")
@@ -179,7 +187,7 @@ def step_chart(
                 GanttRow(
                     label=label,
                     kind="step",
-                    status=item.status,
+                    status=status,
                     start=s,
                     end=e_draw if running else e,
                     running=running,

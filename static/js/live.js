@@ -18,10 +18,14 @@
         return { watch: "list", mode: el.dataset.liveMode, query: window.location.search };
       }
       if (kind === "instances") return { watch: "instances" };
-      return {
+      var message = {
         watch: kind, id: el.dataset.liveId, state: el.dataset.liveState || "",
         query: window.location.search,
       };
+      // A task page also says which state of its workflow it shows (paused, ended, ...).
+      var workflow = document.getElementById("workflow-state");
+      if (kind === "task" && workflow) message.workflow = workflow.dataset.state || "";
+      return message;
     });
   }
 
@@ -155,6 +159,8 @@
         Array.from(form.elements).forEach(function (el) { el.disabled = true; });
         form.setAttribute("aria-disabled", "true");
       });
+    } else {
+      holdCompletion();
     }
     document.querySelectorAll("#live-announcer [data-notify]").forEach(function (el) {
       var tag = el.getAttribute("data-notify");
@@ -162,6 +168,23 @@
       notify(el.textContent, tag);
     });
   });
+
+  // The task's workflow paused (or ended): its complete form is held, what the person typed
+  // stays; resumed: the form is free again. The server refuses a completion meanwhile anyway.
+  function holdCompletion() {
+    var state = document.getElementById("workflow-state");
+    var form = document.querySelector("#complete-form form");
+    if (!state || !form) return;
+    var hold = state.hasAttribute("data-hold-complete");
+    Array.from(form.elements).forEach(function (el) {
+      if (el.type === "hidden") return;
+      el.disabled = hold;
+      if (hold) el.setAttribute("aria-disabled", "true");
+      else el.removeAttribute("aria-disabled");
+    });
+    if (hold) form.setAttribute("aria-disabled", "true");
+    else form.removeAttribute("aria-disabled");
+  }
 
   // Browser notifications: off until the person turns them on with the button.
   function notificationsOn() {

@@ -233,3 +233,38 @@ def test_csv_is_streamed_from_an_iterator_not_materialised(complex_instance) -> 
     assert len(rows) == 1 + 4
     spy.assert_called_once()
     assert spy.call_args.kwargs["chunk_size"] == 2000
+
+
+@pytest.mark.parametrize(
+    ("ending", "status"),
+    [("canceled", "canceled"), ("failed", "failed"), ("completed", "completed")],
+)
+def test_a_step_open_when_the_instance_ended_ends_with_it(ending: str, status: str) -> None:
+    iid, _ = b.waiting_instance(m=0)
+    b.ingest([b.step_started(iid, 2, "fetch")])
+    end = {
+        "canceled": b.ev("WorkflowCanceled", iid, 5, reason="withdrawn"),
+        "failed": b.failed(iid, 5, error="boom"),
+        "completed": b.completed(iid, 5),
+    }[ending]
+    b.ingest([end])
+    chart = chart_for(iid)
+    for label in ("approve", "fetch"):  # the human step and the automatic one
+        row = next(r for r in chart.rows if r.label == label)
+        assert (row.status, row.running, row.end) == (status, False, b.at(5))
+        assert row.x + row.width == pytest.approx(chart.plot_right)
+        assert "so far" not in row.summary
+    assert chart.end == b.at(5) and chart.now_x is None
+
+
+def test_instance_page_draws_a_canceled_step_as_canceled() -> None:
+    ensure_demo_users()
+    iid, _ = b.waiting_instance(m=0)
+    b.ingest([b.ev("WorkflowCanceled", iid, 5, reason="withdrawn")])
+    client = Client()
+    client.login(request=HttpRequest(), username="admin", password=demo_password("admin"))
+    html = client.get(reverse("workflows_ui:instance_detail", args=[iid])).content.decode()
+    gantt = html[html.index('<svg class="gantt"') : html.index("</svg>")]
+    assert 'class="bar status-canceled"' in gantt
+    assert "status-running" not in gantt and " running" not in gantt
+    assert "still running" not in html
