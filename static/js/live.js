@@ -4,12 +4,15 @@
 //  - re-syncs the page's live regions on every (re)connect, so nothing missed while the
 //    socket was down stays missing, and no row is shown twice,
 //  - highlights new rows, mirrors arrivals to browser notifications when turned on,
-//  - turns a task page's forms off when someone else acted on the task.
+//  - turns a task page's forms off when someone else acted on the task,
+//  - says "Reconnecting…" (#live-status, a role=status region) while the socket is down.
 (function () {
   "use strict";
 
   var NOTIFY_KEY = "taskinbox.notifications";
   var FLASH_MS = 4000;
+  // A socket down this long is said to be down; shorter blips pass unremarked.
+  var RECONNECTING_AFTER_MS = 1000;
 
   function watchMessages() {
     return Array.from(document.querySelectorAll("[data-live-watch]")).map(function (el) {
@@ -50,12 +53,32 @@
       }));
     });
     inFlight += requests.length;
-    requests.forEach(function (request) {
-      Promise.resolve(request).catch(function () {}).then(function () {
+    return Promise.all(requests.map(function (request) {
+      return Promise.resolve(request).catch(function () {}).then(function () {
         inFlight -= 1;
         if (inFlight === 0 && dirty) resyncSoon();
       });
-    });
+    }));
+  }
+
+  // "Reconnecting…": shown once the socket has been closed for a second, cleared when it is
+  // open again and the page has re-synced (not at open: until then the page may be stale).
+  var reconnectingTimer = null;
+  function socketState() { return document.documentElement.dataset.liveSocket; }
+  function setStatus(text) {
+    var status = document.getElementById("live-status");
+    if (status && status.textContent !== text) status.textContent = text;
+  }
+  function reconnectingSoon() {
+    if (reconnectingTimer) return;
+    reconnectingTimer = setTimeout(function () {
+      reconnectingTimer = null;
+      if (socketState() === "closed") setStatus("Reconnecting… Live updates resume when the connection is back.");
+    }, RECONNECTING_AFTER_MS);
+  }
+  function reconnected() {
+    if (reconnectingTimer) { clearTimeout(reconnectingTimer); reconnectingTimer = null; }
+    setStatus("");
   }
 
   var resyncPending = null;
@@ -71,6 +94,7 @@
 
   function showSignedOut(socketElt) {
     document.documentElement.dataset.liveSocket = "signed-out";
+    reconnected();  // not coming back: the signed-out notice says so instead
     var login = (socketElt && socketElt.dataset.loginUrl) || "/accounts/login/";
     if (socketElt && socketElt.parentNode) socketElt.parentNode.removeChild(socketElt);
     if (document.getElementById("signed-out")) return;
@@ -95,6 +119,7 @@
       return;
     }
     document.documentElement.dataset.liveSocket = "closed";
+    reconnectingSoon();
   });
 
   // Re-sync once the server has joined this socket's groups: its first message (the counts)
@@ -145,7 +170,9 @@
   document.addEventListener("htmx:wsAfterMessage", function () {
     if (awaitingFirstMessage) {
       awaitingFirstMessage = false;
-      resync();
+      resync().then(function () {
+        if (socketState() === "open") reconnected();
+      });
     } else if (inFlight > 0) {
       dirty = true;
     }
