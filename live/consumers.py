@@ -18,7 +18,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -54,20 +54,26 @@ _SHARED_MAX = 4096
 
 
 async def _shared(key: tuple[Any, ...], compute: Callable[[], T]) -> T:
-    """Run the sync ``compute`` once per key in this process; later callers await it."""
+    """Run the sync ``compute`` once per key in this process; later callers await it.
+
+    The computation is a task of its own, awaited through a shield: a socket that closes
+    while it runs (its handler cancelled) must not leave the others waiting on a result that
+    never comes. A failed computation is forgotten, so the next caller tries again.
+    """
     future = _SHARED.get(key)
     if future is None:
-        future = asyncio.get_running_loop().create_future()
+        future = asyncio.ensure_future(database_sync_to_async(compute)())
         _SHARED[key] = future
+
+        def forget_failure(done: asyncio.Future[Any]) -> None:
+            failed = done.cancelled() or done.exception() is not None
+            if failed and _SHARED.get(key) is done:
+                del _SHARED[key]
+
+        future.add_done_callback(forget_failure)
         while len(_SHARED) > _SHARED_MAX:
             _SHARED.popitem(last=False)
-        try:
-            future.set_result(await database_sync_to_async(compute)())
-        except Exception as exc:
-            future.set_exception(exc)
-            _SHARED.pop(key, None)
-            raise
-    return await future
+    return cast(T, await asyncio.shield(future))
 
 
 def _audience_state(audience: list[Any] | tuple[Any, ...] | None) -> str:
