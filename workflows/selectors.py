@@ -112,8 +112,13 @@ def events_for(events: Iterable[Event], *, viewer: Person | None) -> list[Event]
             .filter(task_id__in=task_ids)
             .values_list("task_id", flat=True)
         )
+    return _redacted_except(events, mine)
+
+
+def _redacted_except(events: list[Event], visible: set[uuid.UUID]) -> list[Event]:
+    """Task events of tasks outside ``visible`` replaced by their redacted copies."""
     return [
-        e if e.type not in TASK_EVENT_TYPES or (e.task_id and e.task_id in mine) else redacted(e)
+        e if e.type not in TASK_EVENT_TYPES or (e.task_id and e.task_id in visible) else redacted(e)
         for e in events
     ]
 
@@ -131,12 +136,16 @@ def iter_events_for(
     yield from events_for(batch, viewer=viewer)
 
 
+def _events_in_fold_order(instance_id: uuid.UUID) -> list[Event]:
+    events = list(Event.objects.filter(instance_id=instance_id))
+    events.sort(key=fold_order)
+    return events
+
+
 def instance_events(*, instance_id: uuid.UUID, viewer: Person | None) -> list[Event]:
     """Every event of an instance in fold order (timestamp, then causes before effects),
     as ``viewer`` may see them (``events_for``)."""
-    events = list(Event.objects.filter(instance_id=instance_id))
-    events.sort(key=fold_order)
-    return events_for(events, viewer=viewer)
+    return events_for(_events_in_fold_order(instance_id), viewer=viewer)
 
 
 def instance_timeline(
@@ -148,7 +157,11 @@ def instance_timeline(
         instance__instance_id=instance_id
     )
     titles = dict(tasks.values_list("task_id", "title"))
-    events = instance_events(instance_id=instance_id, viewer=viewer)
+    events = _events_in_fold_order(instance_id)
+    if not sees_every_event(viewer):
+        # The tasks just read are the instance's tasks this viewer may see: the same rule
+        # as events_for, without asking the database a second time.
+        events = _redacted_except(events, set(titles))
     return timeline_entries(events, titles, kinds=kinds)
 
 
