@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 
 from workflows.actions import ASSIGNEE_MAX_LENGTH, COMMENT_MAX_LENGTH, REASON_MAX_LENGTH
+from workflows.preferences import time_zone_names
 from workflows.schemas import validation_errors
 
 TEXTAREA_MIN_LENGTH = 200
@@ -204,3 +205,25 @@ class TaskFilterForm(forms.Form):
         """Valid filters only: a bad value is ignored rather than breaking the page."""
         self.is_valid()  # fills cleaned_data with the fields that are valid
         return {k: v for k, v in self.cleaned_data.items() if v not in (None, "")}
+
+
+class PreferencesForm(forms.Form):
+    """The person's settings page: time zone and email notifications."""
+
+    time_zone = forms.ChoiceField(
+        required=False,
+        label="Time zone",
+        help_text="Dates and times are shown in this zone. Automatic: your browser's.",
+    )
+    notify_assigned = forms.BooleanField(
+        required=False,
+        label="Email me when a task is assigned to me or to one of my teams",
+    )
+    notify_digest = forms.BooleanField(
+        required=False, label="Email me a daily digest of my overdue tasks"
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        zones = [(name, name.replace("_", " ")) for name in time_zone_names()]
+        self.fields["time_zone"].choices = [("", "Automatic (your browser's)"), *zones]

@@ -16,4 +16,5 @@ urlpatterns = [
     path("tasks/<uuid:task_id>/claim/", views.task_claim, name="task_claim"),
     path("tasks/<uuid:task_id>/release/", views.task_release, name="task_release"),
     path("assignees/", views.assignee_search, name="assignee_search"),
+    path("settings/", views.settings_page, name="settings"),
 ]

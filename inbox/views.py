@@ -11,15 +11,22 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from inbox import selectors
-from inbox.forms import AssigneeSearchForm, CompletionForm, ReassignForm, TaskFilterForm
+from inbox.forms import (
+    AssigneeSearchForm,
+    CompletionForm,
+    PreferencesForm,
+    ReassignForm,
+    TaskFilterForm,
+)
 from pages.htmx import HtmxHttpRequest, page_or_partial
 from workflows import actions
 from workflows import selectors as core
 from workflows.models import HumanTask
+from workflows.preferences import preferences_for, save_preferences
 from workflows.roles import can_manage, can_read
 
 # The three task lists: the name of the selector behind each page's table.
@@ -304,3 +311,29 @@ def assignee_search(request: HttpRequest) -> HttpResponse:
     """Options for the reassign picker, as the user types."""
     results = selectors.assignee_search(query=AssigneeSearchForm(request.GET).query())
     return render(request, "inbox/task_detail.html#assignee-options", {"options": results})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def settings_page(request: HttpRequest) -> HttpResponse:
+    """The person's own settings: time zone and email notifications."""
+    current = preferences_for(request.user)
+    if request.method == "POST":
+        form = PreferencesForm(request.POST)
+        if form.is_valid():
+            save_preferences(request.user, **form.cleaned_data)
+            messages.success(request, "Your settings are saved.")
+            return redirect("settings")
+    else:
+        form = PreferencesForm(
+            initial={
+                "time_zone": current.time_zone,
+                "notify_assigned": current.notify_assigned,
+                "notify_digest": current.notify_digest,
+            }
+        )
+    return render(
+        request,
+        "inbox/settings.html",
+        {"form": form, "email": request.user.email, "nav_active": "settings"},
+    )

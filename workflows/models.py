@@ -470,3 +470,37 @@ class FoldState(models.Model):
 
     def __str__(self) -> str:
         return f"fold state of {self.instance_id}"
+
+
+class Preferences(models.Model):
+    """One person's settings: their time zone and which emails they want.
+
+    A person without a row has the defaults: the browser's time zone and no email.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="preferences",
+    )
+    time_zone = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="An IANA zone such as Europe/Paris; empty: the browser's.",
+    )
+    notify_assigned = models.BooleanField(
+        default=False,
+        help_text="Email when a task is assigned to them or to one of their teams.",
+    )
+    notify_digest = models.BooleanField(
+        default=False, help_text="A daily email listing their overdue tasks."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "workflows_preferences"
+        verbose_name_plural = "preferences"
+
+    def __str__(self) -> str:
+        return f"preferences of {self.user}"

@@ -204,6 +204,7 @@ ACCESS: dict[str, Access] = {
     "team_queues": Access(SIGNED_IN),
     "done": Access(SIGNED_IN),
     "assignee_search": Access(SIGNED_IN),
+    "settings": Access(SIGNED_IN, ("GET", "POST")),
     "bulk_action": Access(SIGNED_IN, ("POST",)),
     "task_detail": Access(TASK_PAGE),
     "task_complete": Access(TASK_ACTION, ("POST",)),
