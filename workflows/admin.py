@@ -16,6 +16,7 @@ from workflows.models import (
     HumanTask,
     IngestToken,
     OutboxCommand,
+    Preferences,
     StepRun,
     TokenScope,
     WorkflowInstance,
@@ -158,3 +159,13 @@ class StepRunAdmin(admin.ModelAdmin):
     list_display = ["step_name", "attempt", "instance", "status", "started_at"]
     list_filter = ["status"]
     readonly_fields = [f.name for f in StepRun._meta.fields]
+
+
+@admin.register(Preferences)
+class PreferencesAdmin(admin.ModelAdmin):
+    """People's own settings (time zone, email notifications): they set them on /settings/."""
+
+    list_display = ["user", "time_zone", "notify_assigned", "notify_digest", "updated_at"]
+    list_filter = ["notify_assigned", "notify_digest"]
+    search_fields = ["user__username", "time_zone"]
+    readonly_fields = ["updated_at"]

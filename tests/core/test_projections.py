@@ -540,7 +540,9 @@ def test_reassignment_before_creation_keeps_the_new_assignee(iid: str, tid: str)
 
 
 @pytest.mark.parametrize(
-    "terminal", [f.workflow_completed, f.workflow_failed, f.workflow_canceled], ids=str
+    "terminal",
+    [f.workflow_completed, f.workflow_failed, f.workflow_canceled],
+    ids=lambda fn: fn.__name__,
 )
 def test_terminal_state_is_not_left_by_later_arriving_events(iid: str, terminal: Any) -> None:
     f.ingest([f.workflow_started(iid, 0), terminal(iid, 10)])

@@ -412,7 +412,7 @@ def test_sign_in_page_is_styled_like_the_rest(client: Client, people: People) ->
         "/accounts/login/", {"username": "alice", "password": "correct-horse-7"}, follow=True
     )
     assert response.redirect_chain[-1][0] == "/"
-    assert '<span class="whoami">alice</span>' in text(response)
+    assert 'class="whoami" href="/settings/" title="Your settings">alice</a>' in text(response)
 
 
 def test_each_queue_count_has_its_own_id_whatever_the_team_is_called(people: People) -> None:
