@@ -47,7 +47,7 @@ def business_key(initial_data: Any) -> str:
             return text
     for name in sorted(k for k in initial_data if isinstance(k, str)):
         value = initial_data[name]
-        if isinstance(value, str) and REFERENCE.fullmatch(text := value.strip()):
-            if len(text) <= MAX_LENGTH:
-                return text
+        text = value.strip() if isinstance(value, str) else ""
+        if len(text) <= MAX_LENGTH and REFERENCE.fullmatch(text):
+            return text
     return ""

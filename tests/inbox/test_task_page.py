@@ -164,7 +164,9 @@ def test_completing_offers_the_next_task_of_my_tasks(people: People) -> None:
     response = alice.post(f"/tasks/{first.task_id}/complete/", {"comment": "done"}, follow=True)
     assert response.redirect_chain == [(f"/tasks/{first.task_id}/?completed=1", 302)]
     page = text(response)
-    link = re.search(r'<a class="button primary" id="next-task-link" href="([^"]+)" autofocus>', page)
+    link = re.search(
+        r'<a class="button primary" id="next-task-link" href="([^"]+)" autofocus>', page
+    )
     assert link and link.group(1) == f"/tasks/{later.task_id}/"
     assert "Open next task" in page and "Due later" in page
     assert "Completed “Due first”." in page
@@ -176,7 +178,9 @@ def test_completing_offers_the_next_task_of_my_tasks(people: People) -> None:
     assert "No more tasks — back to My tasks" in page
     assert 'id="next-task"' not in text(alice.get(f"/tasks/{later.task_id}/"))
     # Nor to someone else looking at a task alice completed.
-    assert 'id="next-task"' not in text(as_user(people.erin).get(f"/tasks/{later.task_id}/?completed=1"))
+    assert 'id="next-task"' not in text(
+        as_user(people.erin).get(f"/tasks/{later.task_id}/?completed=1")
+    )
 
 
 # --- a failed submit: focus on the first error -------------------------------------------------

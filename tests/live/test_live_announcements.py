@@ -4,6 +4,7 @@ who completed, claimed or reassigned it, as far as the listener may still see th
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 
 import pytest
 from django.contrib.auth.models import User
@@ -11,15 +12,20 @@ from django.contrib.auth.models import User
 from live import fragments
 from tests.live.test_live_consumer import (  # noqa: F401 (own_channel_layer is autouse)
     ingest,
+    make_world,
     new_task,
     open_socket,
     own_channel_layer,
     received,
-    world,
 )
 from tests.support import events as f
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+async def world() -> AsyncIterator[dict[str, User]]:
+    yield await make_world()
 
 
 def announced(html: str) -> str:
@@ -33,9 +39,7 @@ async def test_a_completion_by_a_teammate_is_announced_with_who(world: dict[str,
     event, instance_id, task_id = new_task("group:finance", "Pay the supplier")
     await ingest(event)
     alice = await open_socket(world["alice"], {"watch": "list", "mode": "queue", "query": ""})
-    await ingest(
-        f.human_task_completed(instance_id, 3, task_id=task_id, completed_by="carol")
-    )
+    await ingest(f.human_task_completed(instance_id, 3, task_id=task_id, completed_by="carol"))
     html = await received(alice)
     assert f'<tr id="task-row-{task_id}" hx-swap-oob="delete"></tr>' in html
     assert announced(html) == "Task “Pay the supplier” was removed: completed by carol."
@@ -72,7 +76,7 @@ async def test_a_claim_says_only_that_the_task_left_to_whoever_no_longer_sees_it
 
 
 async def test_a_task_closed_with_its_workflow_is_announced(world: dict[str, User]) -> None:
-    event, instance_id, task_id = new_task("alice", "Sign the contract")
+    event, instance_id, _ = new_task("alice", "Sign the contract")
     await ingest(event)
     alice = await open_socket(world["alice"], {"watch": "list", "mode": "mine", "query": ""})
     await ingest(f.workflow_canceled(instance_id, 5))
