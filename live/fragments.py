@@ -76,7 +76,7 @@ def removal(task: HumanTask, user: User, mode: str) -> str:
     if task.status == HumanTask.Status.COMPLETED:
         why = f"completed by {who(task.completed_by)}"
     elif task.status == HumanTask.Status.CANCELED:
-        why = f"closed, {task.closed_reason or 'its workflow ended'}"
+        why = f"closed ({task.closed_reason or 'its workflow ended'})"
     elif task.assignee_user_id is not None and task.assignee == f"user:{task.last_reassigned_by}":
         why = f"claimed by {who(task.last_reassigned_by)}"
     else:

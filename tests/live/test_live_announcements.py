@@ -81,7 +81,8 @@ async def test_a_task_closed_with_its_workflow_is_announced(world: dict[str, Use
     alice = await open_socket(world["alice"], {"watch": "list", "mode": "mine", "query": ""})
     await ingest(f.workflow_canceled(instance_id, 5))
     said = announced(await received(alice))
-    assert said.startswith("Task “Sign the contract” was removed: closed, ")
+    assert said == "Task “Sign the contract” was removed: closed (workflow canceled)."
+    await alice.disconnect()
 
 
 def test_announcer_escapes_and_tags_notifications() -> None:
