@@ -155,6 +155,16 @@ class CompletionForm(forms.Form):
         return cleaned
 
 
+def focus_first_error(form: forms.Form) -> None:
+    """Give the first field with an error, in the order the page shows them, the
+    ``autofocus`` attribute: a browser without the page's script lands there after a failed
+    submit (``static/js/app.js`` does the same after an htmx swap)."""
+    for bound in form:
+        if bound.errors:
+            bound.field.widget.attrs["autofocus"] = True
+            return
+
+
 class ReassignForm(forms.Form):
     to_assignee = forms.CharField(
         label="Reassign to",

@@ -83,6 +83,11 @@ def my_tasks(*, user: User, filters: dict[str, Any]) -> QuerySet[HumanTask]:
     return filter_tasks(qs, filters).order_by(*_ordering(filters.get("sort", "due")))
 
 
+def next_task(*, user: User) -> HumanTask | None:
+    """The task My tasks shows first (its default order), or None when it is empty."""
+    return my_tasks(user=user, filters={}).first()
+
+
 def user_groups(user: User) -> QuerySet[Group]:
     """The teams whose queues this person works (role groups have no queue of their own)."""
     return user.groups.order_by("name")  # type: ignore[attr-defined]

@@ -21,6 +21,7 @@ from inbox.forms import (
     PreferencesForm,
     ReassignForm,
     TaskFilterForm,
+    focus_first_error,
 )
 from pages.htmx import HtmxHttpRequest, page_or_partial
 from workflows import actions
@@ -104,6 +105,8 @@ def _task_context(request: HttpRequest, task: HumanTask, **extra: Any) -> dict[s
         "release_group": actions.release_group(task) if can_act else None,
         "can_claim": can_act and task.assignee_group_id is not None,
         "engine_commands": core.latest_commands(task_id=task.task_id),
+        # The console's instance page, for those who may read the console (else it is a 404).
+        "console_link": can_read(request.user),
         "nav_active": "task",
     }
     if can_act:
@@ -120,7 +123,19 @@ def _task_context(request: HttpRequest, task: HumanTask, **extra: Any) -> dict[s
 @require_GET
 def task_detail(request: HtmxHttpRequest, task_id: uuid.UUID) -> HttpResponse:
     task = core.task_detail(user=request.user, task_id=task_id)
-    return render(request, "inbox/task_detail.html", _task_context(request, task))
+    extra: dict[str, Any] = {}
+    if (
+        request.GET.get(JUST_COMPLETED)
+        and task.status == HumanTask.Status.COMPLETED
+        and task.completed_by_user_id == request.user.pk
+    ):
+        # Just completed here: offer the next task of My tasks (no navigation by itself).
+        extra = {"just_completed": True, "next_task": selectors.next_task(user=request.user)}
+    return render(request, "inbox/task_detail.html", _task_context(request, task, **extra))
+
+
+# The task page's query parameter after its completion: the page offers the next task.
+JUST_COMPLETED = "completed"
 
 
 def _after_action(request: HtmxHttpRequest, url: str) -> HttpResponse:
@@ -144,6 +159,7 @@ def task_complete(request: HtmxHttpRequest, task_id: uuid.UUID) -> HttpResponse:
     if not actions.workflow_state(task.instance).can_complete:
         return _workflow_refusal(request, task, form)
     if not form.is_valid():
+        focus_first_error(form)
         context = _task_context(request, task, complete_form=form)
         template = page_or_partial(request, "inbox/task_detail.html", "complete-form")
         return render(request, template, context, status=422 if not request.htmx else 200)
@@ -161,7 +177,8 @@ def task_complete(request: HtmxHttpRequest, task_id: uuid.UUID) -> HttpResponse:
     except (actions.TaskConflict, actions.ActionRefused) as exc:
         return _conflict(request, task, exc)
     messages.success(request, f"Completed “{task}”.")
-    return _after_action(request, reverse("my_tasks"))
+    url = reverse("task_detail", args=[task.task_id])
+    return _after_action(request, f"{url}?{JUST_COMPLETED}=1")
 
 
 def _workflow_refusal(
@@ -201,6 +218,7 @@ def task_reassign(request: HtmxHttpRequest, task_id: uuid.UUID) -> HttpResponse:
         else:
             messages.success(request, f"Reassigned “{task}” to {form.cleaned_data['to_assignee']}.")
             return _after_action(request, reverse("my_tasks"))
+    focus_first_error(form)
     context = _task_context(request, task, reassign_form=form)
     template = page_or_partial(request, "inbox/task_detail.html", "reassign-form")
     return render(request, template, context, status=422 if not request.htmx else 200)

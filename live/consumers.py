@@ -332,6 +332,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def live_tasks(self, event: broadcast.TasksChanged) -> None:
         parts: list[str] = []
+        said: list[tuple[str, str]] = []  # lines for the live region, said together at the end
         my_count = queue_counts = False
         for change in event["tasks"]:
             # A socket in several groups (mine, my team's, the task page) hears one ingest's
@@ -350,9 +351,10 @@ class LiveConsumer(AsyncWebsocketConsumer):
             groups = {a[2] for a in (before, after) if a is not None}
             my_count |= self.user_id in users
             queue_counts |= any(g in self.subs.group_ids for g in groups)
-            parts.extend(await self._task_parts(event["id"], change))
+            parts.extend(await self._task_parts(event["id"], change, said))
         if my_count or queue_counts:
             parts.append(await self._counts_html(my=my_count, queues=queue_counts, msg=event["id"]))
+        parts.append(fragments.announcer(said))
         await self._send_parts(parts)
 
     def _on_list(self, mode: str, audience: Any) -> bool:
@@ -360,19 +362,27 @@ class LiveConsumer(AsyncWebsocketConsumer):
             mode, audience, user_id=self.user_id, group_ids=self.subs.group_ids
         )
 
-    async def _task_parts(self, msg: str, change: broadcast.TaskChangePayload) -> list[str]:
+    async def _task_parts(
+        self, msg: str, change: broadcast.TaskChangePayload, said: list[tuple[str, str]]
+    ) -> list[str]:
+        """The fragments one task's change makes on this socket's page; what the live region
+        should say of it is added to ``said``."""
         task_id, before, after = change["task_id"], change["before"], change["after"]
         parts: list[str] = []
         arrived_in = [
             m for m in ("mine", "queue") if self._on_list(m, after) and not self._on_list(m, before)
         ]
         if arrived_in:
-            parts.append(await self._announce_html(msg, task_id, arrived_in[0]))
+            title = await _shared((msg, "title", task_id), lambda: fragments.task_title(task_id))
+            if title is not None:
+                said.append(fragments.arrival(task_id, title, arrived_in[0]))
         mode = self.list_mode
         if mode in ("mine", "queue"):
             was, now = self._on_list(mode, before), self._on_list(mode, after)
             if was and not now:
                 parts.append(fragments.row_removal(task_id))
+                if line := await self._removal_line(msg, task_id, mode):
+                    said.append(("", line))
             elif now:
                 parts.append(await self._row_html(msg, task_id, mode, arrived=not was))
         if task_id == self.subs.task_id and before != after:
@@ -400,9 +410,13 @@ class LiveConsumer(AsyncWebsocketConsumer):
         )
         return fragments.row_insertion(row, page_ids, task_id)
 
-    async def _announce_html(self, msg: str, task_id: str, mode: str) -> str:
-        title = await _shared((msg, "title", task_id), lambda: fragments.task_title(task_id))
-        return "" if title is None else fragments.announcement(task_id, title, mode)
+    async def _removal_line(self, msg: str, task_id: str, mode: str) -> str:
+        task = await _shared(
+            (msg, "task", task_id), lambda: inbox_selectors.task_for_row(task_id=task_id)
+        )
+        if task is None:
+            return ""
+        return await database_sync_to_async(fragments.removal)(task, self.user, mode)
 
     async def _task_page_html(self, msg: str, task_id: str) -> str:
         if not await self.subs.sees_task():

@@ -13,6 +13,7 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.template.loader import render_to_string
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 from inbox import selectors as inbox_selectors
 from workflows import actions
@@ -52,13 +53,51 @@ def task_title(task_id: str) -> str | None:
     return None if task is None else (task.title or task.step_name)
 
 
-def announcement(task_id: str, title: str, mode: str) -> str:
-    """A line for the ARIA live region (and a notification, if the person allowed them)."""
+def arrival(task_id: str, title: str, mode: str) -> tuple[str, str]:
+    """A new task's line for the live region: (notification tag, text)."""
     text = f"New task: {title}" if mode == "mine" else f"New in your team queue: {title}"
+    return task_id, text
+
+
+LIST_NAMES = {"mine": "My tasks", "queue": "your team queues"}
+
+
+def removal(task: HumanTask, user: User, mode: str) -> str:
+    """Why a task left this person's list (``mode``), for the live region: who completed,
+    claimed or reassigned it, if ``user`` still sees the task; else only that it left (as
+    the task page says no more than ``GONE_BANNER``: not its state, not by whom)."""
+    title = task.title or task.step_name
+    if not core.visible_tasks(user=user).filter(pk=task.pk).exists():
+        return f"Task “{title}” was removed from {LIST_NAMES.get(mode, 'this list')}."
+
+    def who(name: str) -> str:
+        return "you" if name and name == user.get_username() else (name or "someone")
+
+    if task.status == HumanTask.Status.COMPLETED:
+        why = f"completed by {who(task.completed_by)}"
+    elif task.status == HumanTask.Status.CANCELED:
+        why = f"closed ({task.closed_reason or 'its workflow ended'})"
+    elif task.assignee_user_id is not None and task.assignee == f"user:{task.last_reassigned_by}":
+        why = f"claimed by {who(task.last_reassigned_by)}"
+    else:
+        why = f"reassigned to {task.assignee or 'nobody'} by {who(task.last_reassigned_by)}"
+    return f"Task “{title}” was removed: {why}."
+
+
+def announcer(lines: list[tuple[str, str]]) -> str:
+    """The live region's new content, one span per (notification tag or "", text); a tagged
+    line is also a browser notification, if the person allowed them (``static/js/live.js``).
+    The region says what changed; the regions that change are not live themselves."""
+    if not lines:
+        return ""
+    spans = [
+        format_html('<span data-notify="{}">{}</span>', tag, text)
+        if tag
+        else format_html("<span>{}</span>", text)
+        for tag, text in lines
+    ]
     return format_html(
-        '<div id="live-announcer" hx-swap-oob="innerHTML"><span data-notify="{}">{}</span></div>',
-        task_id,
-        text,
+        '<div id="live-announcer" hx-swap-oob="innerHTML">{}</div>', mark_safe(" ".join(spans))
     )
 
 

@@ -20,6 +20,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from workflows.business_key import business_key
 from workflows.roles import can_read
 
 if TYPE_CHECKING:
@@ -285,6 +286,12 @@ class WorkflowInstance(models.Model):
     @property
     def display_name(self) -> str:
         return self.workflow_name or "unknown workflow"
+
+    @property
+    def business_key(self) -> str:
+        """The reference people know this workflow by, from its initial data, or ""
+        (``workflows.business_key``)."""
+        return business_key(self.initial_data)
 
     @property
     def is_active(self) -> bool:

@@ -78,6 +78,15 @@ class TimelineEntry:
         return format_duration(self.since_previous.total_seconds())
 
     @property
+    def submitted(self) -> Any:
+        """The data a person submitted with a completed task (its ``form_data``), or None:
+        for another event, an empty form, or an event the viewer sees redacted
+        (``workflows.selectors.events_for`` decided that before this entry was made)."""
+        if self.hidden or self.type != "HumanTaskCompleted":
+            return None
+        return (self.event.payload or {}).get("form_data") or None
+
+    @property
     def is_human(self) -> bool:
         return self.event.source.startswith(DASHBOARD_SOURCE)
 

@@ -1,5 +1,6 @@
 // The project's own behaviour; htmx itself comes from django-htmx.
-// Keyboard: j/k move between task rows, Enter or o opens the current one, / searches.
+// Keyboard: j/k move between task rows, Enter or o opens the current one, / searches,
+// c claims, Ctrl+Enter sends the task form, g i goes to My tasks, ? lists them all.
 // A request from a form or button that fails says so beside it, and keeps what was typed.
 // No inline handlers anywhere (the Content-Security-Policy forbids them): behaviour is here.
 (function () {
@@ -18,7 +19,7 @@
   }
 
   function typing(target) {
-    return target.closest("input, textarea, select, [contenteditable=true]");
+    return target instanceof Element && target.closest("input, textarea, select, [contenteditable=true]");
   }
 
   function move(step) {
@@ -32,20 +33,109 @@
     if (link) link.focus();
   }
 
+  // A form is sent as its own submit button would send it (htmx hears the submit event);
+  // one held off (its workflow paused: aria-disabled) is not.
+  function submit(form) {
+    if (!form || form.getAttribute("aria-disabled") === "true") return false;
+    form.requestSubmit();
+    return true;
+  }
+
+  // "c": claim the task of the page, or of the current (or focused) row of a list.
+  function claim() {
+    var row = document.activeElement && document.activeElement.closest &&
+      document.activeElement.closest("tr[data-task-row]");
+    row = row || document.querySelector("tr[data-task-row].kbd-current");
+    var form = row ? row.querySelector("form[data-shortcut-claim]")
+                   : document.querySelector(".task-page form[data-shortcut-claim]");
+    return submit(form);
+  }
+
+  // Ctrl+Enter (Cmd+Enter): send the task form being typed in, else the page's complete form.
+  function submitTaskForm(target) {
+    var form = target instanceof Element && target.closest("form[data-shortcut-submit]");
+    return submit(form || document.querySelector("#complete-form form[data-shortcut-submit]"));
+  }
+
+  // "?": the list of shortcuts, a modal <dialog> (Escape closes it, focus comes back).
+  function showShortcuts() {
+    var dialog = document.getElementById("shortcuts-dialog");
+    if (!dialog || dialog.open) return false;
+    dialog.showModal();
+    return true;
+  }
+
+  // Two-key shortcuts on links, as <a data-shortcut="g i">: the first key waits a second.
+  var pending = "";
+  var pendingTimer = null;
+  function sequence(key) {
+    var typed = pending ? pending + " " + key : key;
+    var links = Array.from(document.querySelectorAll("[data-shortcut]"));
+    var hit = links.find(function (el) { return el.dataset.shortcut === typed; });
+    clearTimeout(pendingTimer);
+    pending = "";
+    if (hit) { hit.click(); return true; }
+    if (links.some(function (el) { return el.dataset.shortcut.indexOf(typed + " ") === 0; })) {
+      pending = typed;
+      pendingTimer = setTimeout(function () { pending = ""; }, 1000);
+      return true;
+    }
+    return false;
+  }
+
   document.addEventListener("keydown", function (event) {
-    if (event.defaultPrevented || event.altKey || event.ctrlKey || event.metaKey) return;
+    if (event.defaultPrevented || event.isComposing) return;
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && !event.altKey) {
+      if (submitTaskForm(event.target)) event.preventDefault();
+      return;
+    }
+    if (event.altKey || event.ctrlKey || event.metaKey) return;
+    if (event.target instanceof Element && event.target.closest("dialog[open]")) return;
     if (typing(event.target)) {
       if (event.key === "Escape") event.target.blur();
       return;
     }
-    if (event.key === "j") { move(1); event.preventDefault(); }
-    else if (event.key === "k") { move(-1); event.preventDefault(); }
+    var done = false;
+    if (pending) done = sequence(event.key);
+    else if (event.key === "j") { move(1); done = true; }
+    else if (event.key === "k") { move(-1); done = true; }
     else if (event.key === "o") {
       var current = document.querySelector("tr.kbd-current[data-href]");
       if (current) window.location.href = current.dataset.href;
     } else if (event.key === "/") {
       var search = document.querySelector("[data-shortcut-search]");
-      if (search) { search.focus(); event.preventDefault(); }
+      if (search) { search.focus(); done = true; }
+    } else if (event.key === "?") done = showShortcuts();
+    else if (event.key === "c") done = claim();
+    else done = sequence(event.key);
+    if (done) event.preventDefault();
+  });
+
+  // The live region (#live-announcer, _base.html) says what changed in words; the regions
+  // that change are not live themselves, or a screen reader would read them whole.
+  function announce(text) {
+    var region = document.getElementById("live-announcer");
+    if (!region || !text) return;
+    region.textContent = "";
+    var line = document.createElement("span");
+    line.textContent = text;
+    region.appendChild(line);
+  }
+
+  // After a swap the person asked for: a form sent back with errors puts the focus on its
+  // first invalid field (htmx also honours its autofocus attribute); a task table swapped
+  // by a filter, a page link or a bulk action says its result (bulk results, else its size).
+  // The live script's re-syncs (requests from <body>) say nothing.
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var d = event.detail;
+    if (!d || !d.target || !requestSource(d.elt)) return;
+    var region = d.target.id ? document.getElementById(d.target.id) : d.target;
+    if (!region) return;
+    var invalid = region.querySelector("[aria-invalid=true]");
+    if (invalid && !invalid.disabled) { invalid.focus(); return; }
+    if (region.id === "task-table") {
+      var results = region.querySelector(".bulk-results");
+      announce(results ? results.textContent.replace(/\s+/g, " ").trim() : region.dataset.announce);
     }
   });
 

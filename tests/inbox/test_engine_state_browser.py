@@ -60,4 +60,4 @@ def test_a_pause_holds_the_form_live_and_a_resume_frees_it(server: Server, brows
 
     alice.locator("#id_comment").fill("Receipt checked")
     alice.locator("#complete-form button[type=submit]").click()
-    alice.wait_for_url(server.url + "/")
+    alice.wait_for_url(server.url + f"/tasks/{task_id}/?completed=1")

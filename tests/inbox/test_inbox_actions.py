@@ -76,9 +76,10 @@ def test_complete_records_one_event_and_one_command(people: People) -> None:
         "manager_approval",
         None,
     )
-    assert response.redirect_chain == [("/", 302)]
+    # The task page, now showing the outcome, offers the next task (here: none).
+    assert response.redirect_chain == [(f"/tasks/{task.task_id}/?completed=1", 302)]
     assert "Completed “Approve the offsite”." in text(response)
-    assert row_ids(text(response)) == []
+    assert "No more tasks — back to My tasks" in text(response)
     done = reload(task)
     assert (done.status, done.completed_by_user) == ("completed", people.alice)
 
@@ -89,7 +90,7 @@ def test_complete_over_htmx_redirects_the_browser(people: People) -> None:
         f"/tasks/{task.task_id}/complete/", {}, HTTP_HX_REQUEST="true"
     )
     assert response.status_code == 200
-    assert response["HX-Redirect"] == "/"
+    assert response["HX-Redirect"] == f"/tasks/{task.task_id}/?completed=1"
 
 
 def test_a_second_completion_names_who_did_it_and_when(people: People) -> None:

@@ -119,8 +119,11 @@ def test_sign_in_filter_open_complete_with_one_mistake(people: People, new_page:
 
     page.get_by_label("Approved amount (EUR)").fill("4500")
     page.get_by_role("button", name="Complete task").click()
-    page.wait_for_url(re.compile(r"/$"))
+    page.wait_for_url(f"**/tasks/{task.task_id}/?completed=1")
     assert "Completed “Approve laptop purchase”." in page.locator(".messages").inner_text()
+    expect(page.get_by_role("link", name="Open next task")).to_be_focused()
+    page.get_by_role("link", name="Back to My tasks").click()
+    page.wait_for_url(re.compile(r"/$"))
     assert "Approve laptop purchase" not in rows(page)
     assert page.locator("#count-my").inner_text() == "2"
     done = reload(task)

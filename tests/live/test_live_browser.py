@@ -110,7 +110,7 @@ def test_bob_completes_the_task_alice_is_viewing_and_she_sees_who(
     alice.wait_for_selector("#task-presence:has-text('Also viewing: bob')", timeout=3000)
 
     bob.click("#complete-form button[type=submit]")
-    bob.wait_for_url(server.url + "/")
+    bob.wait_for_url(server.url + path + "?completed=1")
 
     banner = alice.wait_for_selector("#task-banner .banner", timeout=3000)
     assert "bob already completed this task at" in banner.inner_text()
