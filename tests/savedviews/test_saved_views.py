@@ -4,6 +4,7 @@ are whose, the pages' "Save view" and the management page, and counts that are t
 from __future__ import annotations
 
 import re
+
 import pytest
 from django.contrib.auth.models import User
 from django.db import IntegrityError, connection
@@ -83,9 +84,9 @@ def test_instance_filters_are_normalised_by_the_instance_form(people: People) ->
 def test_filters_the_pages_form_rejects_are_refused_by_name(
     people: People, page: str, query: str, words: str
 ) -> None:
-    with pytest.raises(FiltersRefused, match=re.escape(words)):
-        normalise(page=page, query=query, user=people.admin if page == "instances" else people.alice)
     user = people.admin if page == "instances" else people.alice
+    with pytest.raises(FiltersRefused, match=re.escape(words)):
+        normalise(page=page, query=query, user=user)
     assert words in " ".join(errors(user, name="Bad", page=page, query=query)["query"])
     assert not SavedView.objects.exists()
 
