@@ -15,7 +15,7 @@ from django.utils.http import urlencode
 from inbox import selectors as inbox_selectors
 from savedviews.models import NAME_MAX_LENGTH, SavedView
 from savedviews.pages import PAGES, query_text
-from workflows.jsonvalues import text_problem
+from workflows.jsonvalues import printable, text_problem
 
 QUERY_MAX_LENGTH = 8000  # far above what the pages' filters can hold (their max lengths)
 MAX_VIEWS = 30  # per person: the navigation lists them all and counts them in one query
@@ -43,7 +43,7 @@ def normalise(*, page: str, query: str, user: User) -> str:
     for param in spec.params:
         for message in form.errors.get(param, []):
             label = form.fields[param].label or param.capitalize()
-            problems.append(f"{label} “{data.get(param, '')}”: {message}")
+            problems.append(f"{label} “{printable(data.get(param, ''))}”: {message}")
     if problems:
         raise FiltersRefused("These filters cannot be saved. " + " ".join(problems))
     cleaned = form.cleaned_data

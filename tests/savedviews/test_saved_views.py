@@ -79,6 +79,7 @@ def test_instance_filters_are_normalised_by_the_instance_form(people: People) ->
         ("instances", "workflow=no_such_flow", "no_such_flow"),
         ("instances", "started_from=yesterday", "Started from “yesterday”"),
         ("team_queues", "group=hr", "You are not in a team named “hr”"),
+        ("my_tasks", "q=a%00b", "Search “a\\u0000b”: Null characters are not allowed."),
     ],
 )
 def test_filters_the_pages_form_rejects_are_refused_by_name(
@@ -100,6 +101,7 @@ def test_name_rules(people: People) -> None:
         "name": ["You already have a view named “uRGENT”."]
     }
     assert "cannot be stored" in errors(people.alice, name="a\ud800b")["name"][0]
+    assert errors(people.alice, name="a\x00b") == {"name": ["Null characters are not allowed."]}
     # Another person may use the same name.
     save(people.bob, name="Urgent")
 
