@@ -57,7 +57,8 @@ def counts(user: User, views: list[SavedView]) -> dict[int, int]:
         return {}
     extra: dict[str, Any] = {}  # shared by the views' forms: the workflow names, read once
     columns = {f"v{v.pk}": _CountOf(rows(user, v, extra).order_by().values("pk")) for v in views}
-    row = get_user_model().objects.filter(pk=user.pk).values(**columns).first() or {}
+    found = get_user_model().objects.filter(pk=user.pk).values(**columns).first()
+    row: dict[str, Any] = dict(found) if found else {}
     return {v.pk: int(row.get(f"v{v.pk}") or 0) for v in views}
 
 
