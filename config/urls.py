@@ -26,5 +26,6 @@ urlpatterns = [
     path("api/", api.urls),
     path("accounts/", include(accounts)),
     path("", include("inbox.urls")),
+    path("", include("savedviews.urls")),
     path("workflows/", include("workflows_ui.urls")),
 ]

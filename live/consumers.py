@@ -29,6 +29,8 @@ from inbox import selectors as inbox_selectors
 from inbox.forms import TaskFilterForm
 from live import broadcast, fragments, sessions
 from live.subscriptions import Subscriptions
+from savedviews import selectors as view_selectors
+from savedviews.models import SavedView
 from workflows.models import HumanTask
 from workflows.timeline import TIMELINE_KINDS
 
@@ -113,10 +115,16 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.seen_set: set[tuple[Any, ...]] = set()
         await self.accept()
         await self.subs.start()
+        if self.subs.sees_all and await database_sync_to_async(view_selectors.has_views)(
+            user, (SavedView.Page.INSTANCES,)
+        ):
+            await self.subs.follow_instance_counts()  # for those views' counts
         if self.session_key:
             self.session_watch = asyncio.get_running_loop().create_task(self._watch_session())
         # Re-sync on every (re)connect: the counts may have moved while we were away.
-        await self._send_html(await self._counts_html(my=True, queues=True))
+        counts = await self._counts_html(my=True, queues=True)
+        views = await self._view_counts_html(tuple(SavedView.Page))
+        await self._send_html(counts + views)
 
     async def disconnect(self, code: int) -> None:
         watch = self.session_watch
@@ -354,6 +362,16 @@ class LiveConsumer(AsyncWebsocketConsumer):
             parts.extend(await self._task_parts(event["id"], change, said))
         if my_count or queue_counts:
             parts.append(await self._counts_html(my=my_count, queues=queue_counts, msg=event["id"]))
+            # The saved views of the lists whose counts moved (theirs are subsets of them).
+            pages = tuple(
+                str(page)
+                for page, moved in (
+                    (SavedView.Page.MY_TASKS, my_count),
+                    (SavedView.Page.TEAM_QUEUES, queue_counts),
+                )
+                if moved
+            )
+            parts.append(await self._view_counts_html(pages))
         parts.append(fragments.announcer(said))
         await self._send_parts(parts)
 
@@ -448,6 +466,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
             each_queue=self.list_mode == "queue",
         )
 
+    async def _view_counts_html(self, pages: tuple[str, ...]) -> str:
+        """The counts of this person's saved views of these pages (per person: their
+        views, and My tasks and Team queues are theirs)."""
+        return await database_sync_to_async(fragments.view_counts)(self.user, pages)
+
     # --- rights and instances -----------------------------------------------------------
 
     async def live_rights(self, event: broadcast.RightsChanged) -> None:
@@ -470,6 +493,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
                         partial(fragments.instance_row, instance_id, manage),
                     )
                 )
+        if self.subs.hears_instances and event["instance_ids"]:
+            parts.append(await self._view_counts_html((SavedView.Page.INSTANCES,)))
         await self._send_parts(parts)
 
     async def _workflow_html(self, msg: str, instance_id: str) -> str:

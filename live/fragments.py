@@ -16,6 +16,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from inbox import selectors as inbox_selectors
+from savedviews import selectors as view_selectors
 from workflows import actions
 from workflows import selectors as core
 from workflows.models import HumanTask, WorkflowInstance
@@ -182,6 +183,17 @@ def counts(
                 for g in group_names
             )
     return "".join(parts)
+
+
+def view_counts(user: User, pages: tuple[str, ...]) -> str:
+    """The counts of the person's saved views of these pages, as the navigation shows them
+    (``savedviews.selectors.nav_views``: the pages' own forms and selectors, one query)."""
+    return "".join(
+        render_to_string(
+            "savedviews/_nav_views.html#count-view", {"v": row, "n": row.count, "oob": True}
+        )
+        for row in view_selectors.nav_views(user, pages)
+    )
 
 
 def instance_row(instance_id: str, manage: bool) -> str:

@@ -32,6 +32,7 @@ class Subscriptions:
         self.task_id: str | None = None
         self.task_instance_id: str | None = None  # the instance of the followed task
         self.instance_id: str | None = None
+        self.instance_rows = False  # the page shows the instance list (not only counts)
 
     async def start(self) -> None:
         """Load the user's rights and join their own groups."""
@@ -109,8 +110,20 @@ class Subscriptions:
     async def watch_instance_list(self) -> bool:
         if self.sees_all:
             await self.join(broadcast.INSTANCE_LIST_GROUP)
+            self.instance_rows = True
+        return self.sees_all
+
+    async def follow_instance_counts(self) -> bool:
+        """Hear of instance changes for the counts of saved Instances views only (any page):
+        the console's readers only, as only they may keep such views."""
+        if self.sees_all:
+            await self.join(broadcast.INSTANCE_LIST_GROUP)
         return self.sees_all
 
     @property
     def watches_instance_list(self) -> bool:
+        return self.instance_rows and broadcast.INSTANCE_LIST_GROUP in self.joined
+
+    @property
+    def hears_instances(self) -> bool:
         return broadcast.INSTANCE_LIST_GROUP in self.joined

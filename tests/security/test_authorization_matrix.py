@@ -17,6 +17,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from demo.users import ensure_demo_users
+from savedviews.models import SavedView
 from tests.support import events as b
 from workflows.actions import cancel_instance
 from workflows.models import IngestToken, OutboxCommand
@@ -103,6 +104,16 @@ TASK_ACTION = _rule(
     other=NOT_FOUND,
     manager=NOT_FOUND,
     admin=ALLOW,
+    token=LOGIN,
+    reader=LOGIN,
+)
+# alice's saved view: hers alone; anyone else's request is a 404, admins' included.
+OWN_VIEW = _rule(
+    anonymous=LOGIN,
+    assignee=ALLOW,
+    other=NOT_FOUND,
+    manager=NOT_FOUND,
+    admin=NOT_FOUND,
     token=LOGIN,
     reader=LOGIN,
 )
@@ -211,6 +222,11 @@ ACCESS: dict[str, Access] = {
     "task_reassign": Access(TASK_ACTION, ("POST",)),
     "task_claim": Access(TASK_ACTION, ("POST",)),
     "task_release": Access(TASK_ACTION, ("POST",)),
+    # saved views: one's own (an empty post is a validation answer: no name)
+    "saved_views": Access(SIGNED_IN),
+    "saved_view_create": Access(SIGNED_IN, ("POST",)),
+    "saved_view_rename": Access(OWN_VIEW, ("POST",)),
+    "saved_view_delete": Access(OWN_VIEW, ("POST",)),
     # the console
     "workflows_ui:instances": Access(CONSOLE_READ),
     "workflows_ui:instance_detail": Access(CONSOLE_READ),
@@ -296,7 +312,10 @@ def world() -> dict[str, Any]:
     cancel_instance(instance_id=other_iid, user=admin, reason="for the outbox row")
     _, writer = IngestToken.issue("matrix-engine")  # the default scope: events:write
     _, reader = IngestToken.issue("matrix-reader", scopes=["read"])
+    alice = User.objects.get(username="alice")
+    view = SavedView.objects.create(owner=alice, page="my_tasks", name="Matrix", query="q=a")
     return {
+        "view_id": view.pk,
         "task_id": tid,
         "instance_id": iid,
         "command_pk": OutboxCommand.objects.get().pk,
@@ -311,6 +330,7 @@ def _args(route: Route, world: dict[str, Any]) -> dict[str, str]:
         "task_id": str(world["task_id"]),
         "instance_id": str(world["instance_id"]),
         "command_pk": str(world["command_pk"]),
+        "view_id": str(world["view_id"]),
         "username": "alice",
         "action": "cancel",
         "uidb64": "MQ",
