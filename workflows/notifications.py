@@ -235,8 +235,12 @@ def _send(message: EmailMessage) -> str | None:
     return None
 
 
-def _message(subject: str, template: str, context: dict[str, Any], to: str) -> EmailMessage:
-    body = render_to_string(template, context)
+def _message(
+    subject: str, template: str, context: dict[str, Any], to: str, tz: zoneinfo.ZoneInfo
+) -> EmailMessage:
+    """Times in the template are shown in ``tz`` (the person's zone)."""
+    with timezone.override(tz):
+        body = render_to_string(template, context)
     return EmailMessage(subject=_one_line(subject), body=body, to=[to])
 
 
@@ -254,12 +258,12 @@ def _assignment_message(row: AssignmentEmail, task: HumanTask) -> EmailMessage:
         "team": row.team,
         "actor_name": person_name(actor) if actor else row.actor,
         "workflow": task.instance.display_name,
-        "due": timezone.localtime(task.due_at, tz) if task.due_at else None,
+        "due": task.due_at,
         "url": absolute(reverse("task_detail", args=[task.task_id])),
         "settings_url": absolute(reverse("settings")),
     }
     return _message(
-        f"Task assigned: {task}", "email/task_assigned.txt", context, recipient.email
+        f"Task assigned: {task}", "email/task_assigned.txt", context, recipient.email, tz
     )
 
 
@@ -403,7 +407,7 @@ def deliver_digest(row: DigestEmail, now: datetime) -> str:
                 "title": str(t),
                 "workflow": t.instance.display_name,
                 "team": t.assignee_group.name if t.assignee_group else "",
-                "due": timezone.localtime(t.due_at, tz),
+                "due": t.due_at,
                 "url": absolute(reverse("task_detail", args=[t.task_id])),
             }
             for t in tasks
@@ -418,7 +422,7 @@ def deliver_digest(row: DigestEmail, now: datetime) -> str:
             "inbox_url": absolute(reverse("my_tasks")),
             "settings_url": absolute(reverse("settings")),
         }
-        error = _send(_message(subject, "email/digest.txt", context, user.email))
+        error = _send(_message(subject, "email/digest.txt", context, user.email, tz))
     except Exception as exc:
         log.exception("notifications: digest %s failed", row.pk)
         error = f"{type(exc).__name__}: {exc}"[:500]
