@@ -134,7 +134,8 @@ def queue_assignment_emails(
                 )
     if rows:
         AssignmentEmail.objects.bulk_create(rows, ignore_conflicts=True)
-        transaction.on_commit(partial(deliver_soon, [r.task_id for r in rows]))
+        task_ids = sorted({r.task_id for r in rows})
+        transaction.on_commit(partial(deliver_soon, task_ids, len(rows)))
     return len(rows)
 
 
@@ -327,10 +328,11 @@ def _background(fn: Callable[[], Any]) -> None:
     threading.Thread(target=_in_thread, args=(fn,), name="notify", daemon=True).start()
 
 
-def deliver_soon(task_ids: list[uuid.UUID]) -> None:
-    """After the commit: send these tasks' new emails at once, in the background."""
+def deliver_soon(task_ids: list[uuid.UUID], count: int) -> None:
+    """After the commit: send these tasks' ``count`` new emails at once, in the background
+    (with any of theirs still due)."""
     try:
-        _background(partial(deliver_due, limit=len(task_ids) * 50 + 50, task_ids=task_ids))
+        _background(partial(deliver_due, limit=count + 20, task_ids=task_ids))
     except Exception:
         log.exception("notifications: cannot schedule the emails of %d task(s)", len(task_ids))
 

@@ -427,3 +427,42 @@ def test_two_concurrent_workers_send_one_digest_each_person(settings: Any) -> No
         "carol@example.com",
     ]
     assert DigestEmail.objects.filter(status=EmailStatus.SENT).count() == 3
+
+
+def test_a_title_on_several_lines_makes_a_one_line_subject(
+    people: People, django_capture_on_commit_callbacks: Any
+) -> None:
+    opt_in(people.alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        make_task(assignee="alice", title="Approve\r\nBcc: everyone@example.com")
+    assert mail.outbox[0].subject == "Task assigned: Approve Bcc: everyone@example.com"
+    assert mail.outbox[0].bcc == []
+
+
+def test_the_send_notifications_command_sends_what_is_due(people: People) -> None:
+    opt_in(people.alice)
+    make_task(assignee="alice")  # not committed: only the worker will send it
+    assert mail.outbox == []
+    call_command("send_notifications", "--once")
+    assert [m.to for m in mail.outbox] == [["alice@example.com"]]
+    assert AssignmentEmail.objects.get().status == EmailStatus.SENT
+
+
+@pytest.mark.django_db
+def test_admins_see_the_emails_read_only_in_the_admin() -> None:
+    from django.test import Client
+
+    from demo.users import ensure_demo_users
+
+    ensure_demo_users()  # demo people have addresses; admin holds the Admins role
+    opt_in(User.objects.get(username="alice"))
+    make_task(assignee="alice")
+    client = Client()
+    client.force_login(User.objects.get(username="admin"))
+    for model in ("assignmentemail", "digestemail"):
+        assert client.get(f"/admin/workflows/{model}/").status_code == 200
+        assert client.get(f"/admin/workflows/{model}/add/").status_code == 403
+    row = AssignmentEmail.objects.get()
+    page = client.get(f"/admin/workflows/assignmentemail/{row.pk}/change/")
+    assert page.status_code == 200
+    assert 'name="_save"' not in page.content.decode()
