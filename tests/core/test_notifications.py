@@ -4,6 +4,7 @@ to those who asked for them and may see the task; the daily digest, once a day."
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,6 +31,9 @@ class FailingBackend(BaseEmailBackend):
 
     def send_messages(self, email_messages: Any) -> int:
         raise ConnectionRefusedError("the mail server refused the connection")
+
+
+REAL_BACKGROUND = notifications._background
 
 
 @pytest.fixture(autouse=True)
@@ -466,3 +470,39 @@ def test_admins_see_the_emails_read_only_in_the_admin() -> None:
     page = client.get(f"/admin/workflows/assignmentemail/{row.pk}/change/")
     assert page.status_code == 200
     assert 'name="_save"' not in page.content.decode()
+
+
+def test_the_embedded_worker_runs_whatever_the_outbox_backend(
+    monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    from workflows import worker
+
+    settings.OUTBOX_BACKEND = "none"  # the embedded default: no engine, emails still go
+    ran = threading.Event()
+    monkeypatch.setattr(worker.Worker, "run", lambda self, stop: ran.set())
+    monkeypatch.setattr(worker, "_embedded", None)
+    thread = worker.start_embedded()
+    thread.join(timeout=5)
+    assert ran.is_set()
+    assert thread.name == "worker" and thread.daemon
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_real_after_commit_attempt_sends_from_a_background_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(notifications, "_background", REAL_BACKGROUND)  # not the inline one
+    people = make_people()
+    people.alice.email = "alice@example.com"
+    people.alice.save(update_fields=["email"])
+    opt_in(people.alice)
+    make_task(assignee="alice", title="Sent for real")
+    deadline = time.monotonic() + 10
+    while not mail.outbox and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [m.subject for m in mail.outbox] == ["Task assigned: Sent for real"]
+    for _ in range(100):
+        if AssignmentEmail.objects.get().status == EmailStatus.SENT:
+            break
+        time.sleep(0.05)
+    assert AssignmentEmail.objects.get().status == EmailStatus.SENT
