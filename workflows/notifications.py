@@ -308,8 +308,9 @@ def deliver_due(limit: int = 100, *, task_ids: Iterable[uuid.UUID] | None = None
     for pk in _due_ids(AssignmentEmail, now, limit, **filters):
         if not _take(AssignmentEmail, pk, now):
             continue  # another worker has it
-        row = AssignmentEmail.objects.select_related("recipient").get(pk=pk)
-        deliver_assignment(row)
+        row = AssignmentEmail.objects.select_related("recipient").filter(pk=pk).first()
+        if row is not None:  # gone with its recipient meanwhile
+            deliver_assignment(row)
         attempted += 1
     return attempted
 
@@ -446,6 +447,8 @@ def send_due_digests(now: datetime | None = None) -> int:
             attempted += 1
     for pk in _due_ids(DigestEmail, now, 100):  # retries of failed attempts
         if _take(DigestEmail, pk, now):
-            deliver_digest(DigestEmail.objects.select_related("user").get(pk=pk), now)
-            attempted += 1
+            retry = DigestEmail.objects.select_related("user").filter(pk=pk).first()
+            if retry is not None:
+                deliver_digest(retry, now)
+                attempted += 1
     return attempted
