@@ -26,6 +26,7 @@ import uuid
 import zoneinfo
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import partial
@@ -324,9 +325,18 @@ def _in_thread(fn: Callable[[], Any]) -> None:
         connection.close()
 
 
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
+
+
 def _background(fn: Callable[[], Any]) -> None:
-    """Run ``fn`` in a short-lived thread, off the request (tests replace this)."""
-    threading.Thread(target=_in_thread, args=(fn,), name="notify", daemon=True).start()
+    """Run ``fn`` on the emails' one background thread, off the request; a process that
+    exits (a command) waits for it first (tests replace this)."""
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="notify")
+    _executor.submit(_in_thread, fn)
 
 
 def deliver_soon(task_ids: list[uuid.UUID], count: int) -> None:
