@@ -269,8 +269,31 @@ OUTBOX_BACKOFF_BASE = float(os.environ.get("OUTBOX_BACKOFF_BASE", 2))
 OUTBOX_BACKOFF_MAX = float(os.environ.get("OUTBOX_BACKOFF_MAX", 600))
 OUTBOX_TIMEOUT = float(os.environ.get("OUTBOX_TIMEOUT", 5))
 # Deliver from inside the server process (`make serve` sets it), so the embedded setup needs
-# no `deliver_outbox` beside it.
+# no `deliver_outbox` (nor `send_notifications`) beside it: outbox commands, emails, digests.
 OUTBOX_EMBEDDED_WORKER = os.environ.get("OUTBOX_EMBEDDED_WORKER", "") == "1"
+
+# Email (workflows.notifications): Django's email framework. The embedded default prints
+# emails on the console; a deployment names its backend (e.g.
+# django.core.mail.backends.smtp.EmailBackend) and its server.
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Task inbox <noreply@localhost>")
+# The base of the links in emails (no trailing slash needed).
+SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# An email that fails is tried again with backoff, then marked failed after this many tries.
+NOTIFY_MAX_ATTEMPTS = env_int("NOTIFY_MAX_ATTEMPTS", 5, minimum=1)
+# The daily digest goes out once the person's local hour (their Settings time zone, else
+# TIME_ZONE) reaches DIGEST_HOUR; the worker looks every DIGEST_CHECK_SECONDS.
+DIGEST_HOUR = env_int("DIGEST_HOUR", 8)
+if DIGEST_HOUR > 23:
+    raise ImproperlyConfigured(f"DIGEST_HOUR must be an hour from 0 to 23, not {DIGEST_HOUR}")
+DIGEST_CHECK_SECONDS = env_int("DIGEST_CHECK_SECONDS", 60, minimum=1)
 
 LOGGING = {
     "version": 1,

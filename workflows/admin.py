@@ -11,6 +11,8 @@ from django.http import HttpRequest
 
 from workflows.models import (
     ALL_TOKEN_SCOPES,
+    AssignmentEmail,
+    DigestEmail,
     Event,
     FoldState,
     HumanTask,
@@ -169,3 +171,34 @@ class PreferencesAdmin(admin.ModelAdmin):
     list_filter = ["notify_assigned", "notify_digest"]
     search_fields = ["user__username", "time_zone"]
     readonly_fields = ["updated_at"]
+
+
+class ReadOnlyEmailAdmin(admin.ModelAdmin):
+    """People's emails: where each is (sent, failed and why); written only by the worker."""
+
+    list_filter = ["status"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(AssignmentEmail)
+class AssignmentEmailAdmin(ReadOnlyEmailAdmin):
+    list_display = ["id", "created_at", "recipient", "task_id", "team", "status", "attempts"]
+    list_display += ["last_error", "sent_at"]
+    search_fields = ["task_id", "recipient__username"]
+    readonly_fields = [f.name for f in AssignmentEmail._meta.fields]
+
+
+@admin.register(DigestEmail)
+class DigestEmailAdmin(ReadOnlyEmailAdmin):
+    list_display = ["id", "day", "user", "status", "task_count", "attempts", "last_error"]
+    list_display += ["sent_at"]
+    search_fields = ["user__username"]
+    readonly_fields = [f.name for f in DigestEmail._meta.fields]

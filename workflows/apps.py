@@ -17,6 +17,6 @@ class WorkflowsConfig(AppConfig):
             fastsql.check_vendor(connections[alias])
         receivers.connect()
         if settings.OUTBOX_EMBEDDED_WORKER:
-            from workflows import outbox
+            from workflows import worker
 
-            outbox.start_embedded_worker()
+            worker.start_embedded()

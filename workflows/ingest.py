@@ -14,7 +14,7 @@ from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
-from workflows import fastsql
+from workflows import fastsql, notifications
 from workflows.events import ACTOR_FIELDS
 from workflows.fold import EventRow
 from workflows.models import Event, dashboard_actor
@@ -189,6 +189,17 @@ def event_actor(type_name: str, payload: dict[str, Any], source: str) -> str:
     return dashboard_actor(source) or str(named or "")[:200]
 
 
+def _assigning_events(stored: list[tuple[Any, ...]]) -> dict[uuid.UUID, notifications.Trigger]:
+    """Per task, the last (in the fold's time order) of the batch's events that assign it."""
+    last: dict[uuid.UUID, tuple[Any, ...]] = {}
+    for event_id, _, type_, _, task_id, timestamp, _, _, actor, _, seq in stored:
+        if task_id is not None and type_ in notifications.ASSIGNING_TYPES:
+            key = (timestamp, seq, event_id, actor)
+            if task_id not in last or key[:2] > last[task_id][:2]:
+                last[task_id] = key
+    return {t: notifications.Trigger(k[2], k[3]) for t, k in last.items()}
+
+
 def _store_and_fold(parsed: list[ParsedEvent], source: str) -> IngestResult:
     task_ids = [p.event.task_id for p in parsed if hasattr(p.event, "task_id")]  # type: ignore[attr-defined]
     lock_instances([p.event.instance_id for p in parsed] + task_ids)
@@ -246,4 +257,6 @@ def _store_and_fold(parsed: list[ParsedEvent], source: str) -> IngestResult:
     for event_id, _, type_, instance_id, _, timestamp, payload, _, _, _, seq in stored:
         new_events[instance_id].append(EventRow(seq, event_id, type_, timestamp, payload, source))
     changes = refold(new_events, new_events)
+    if changes.tasks:
+        notifications.queue_assignment_emails(changes.tasks, _assigning_events(stored))
     return IngestResult(results=results, changes=changes, stored=stored)

@@ -511,3 +511,82 @@ class Preferences(models.Model):
 
     def __str__(self) -> str:
         return f"preferences of {self.user}"
+
+
+class EmailStatus(models.TextChoices):
+    """Where an email of ``workflows.notifications`` is."""
+
+    PENDING = "pending"  # waiting for an attempt (again at next_attempt_at after a failure)
+    SENT = "sent"  # handed to the email backend
+    SKIPPED = "skipped"  # nothing to send any more (last_error says why)
+    FAILED = "failed"  # gave up after NOTIFY_MAX_ATTEMPTS attempts
+
+
+class AssignmentEmail(models.Model):
+    """An email to one person: a task was assigned to them or to one of their teams.
+
+    Written by ingest in the transaction that stored the assigning event, at most one per
+    (recipient, task, event): a replay or a re-fold never makes a second one. Sent after the
+    commit by ``workflows.notifications`` (and retried by the worker).
+    """
+
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignment_emails"
+    )
+    task_id = models.UUIDField()
+    event_id = models.UUIDField(help_text="The event that assigned the task.")
+    team = models.CharField(
+        max_length=150, blank=True, help_text="The team it was assigned to; blank: to them."
+    )
+    actor = models.CharField(max_length=200, blank=True, help_text="Who assigned it, if known.")
+    created_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=16, choices=EmailStatus.choices, default="pending")
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        db_table = "workflows_assignmentemail"
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["recipient", "task_id", "event_id"], name="one_assignment_email"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="assignmail_status_next_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"task {self.task_id} to {self.recipient_id} ({self.status})"
+
+
+class DigestEmail(models.Model):
+    """One person's daily digest of overdue tasks: one row per (person, day in their time
+    zone), claimed before anything is sent, so no day's digest goes out twice."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="digest_emails"
+    )
+    day = models.DateField(help_text="The person's local date.")
+    created_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=16, choices=EmailStatus.choices, default="pending")
+    task_count = models.PositiveIntegerField(default=0, help_text="Overdue tasks listed.")
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        db_table = "workflows_digestemail"
+        ordering = ["-day", "id"]
+        constraints = [models.UniqueConstraint(fields=["user", "day"], name="one_digest_a_day")]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="digest_status_next_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"digest of {self.day} for {self.user_id} ({self.status})"

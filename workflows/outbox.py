@@ -2,7 +2,8 @@
 
 A command is written by ``actions.record_action`` in the action's transaction. It is then
 delivered by whoever gets to it first: the attempt right after the commit (a small
-background thread, ``deliver_soon``), the embedded worker thread of ``make serve``, or
+background thread, ``deliver_soon``), the embedded worker thread of ``make serve``
+(``workflows.worker``), or
 ``manage.py deliver_outbox``. Any number of them may run at once.
 
 How a command is claimed: in a short transaction the worker picks due commands and takes a
@@ -392,18 +393,3 @@ def run_worker(stop: threading.Event, idle: float = 0.5, batch: int = 100) -> No
         if not done:
             stop.wait(idle)
     connection.close()
-
-
-_embedded: threading.Thread | None = None
-
-
-def start_embedded_worker() -> threading.Thread | None:
-    """The worker loop in a daemon thread of this process (``make serve``); once."""
-    global _embedded
-    if not enabled() or (_embedded is not None and _embedded.is_alive()):
-        return _embedded
-    _embedded = threading.Thread(
-        target=run_worker, args=(threading.Event(),), name="outbox-worker", daemon=True
-    )
-    _embedded.start()
-    return _embedded
