@@ -217,10 +217,16 @@ class TaskFilterForm(forms.Form):
         return {k: v for k, v in self.cleaned_data.items() if v not in (None, "")}
 
 
+def _time_zone_choices() -> list[tuple[str, str]]:
+    zones = [(name, name.replace("_", " ")) for name in time_zone_names()]
+    return [("", "Automatic (your browser's)"), *zones]
+
+
 class PreferencesForm(forms.Form):
     """The person's settings page: time zone and email notifications."""
 
     time_zone = forms.ChoiceField(
+        choices=_time_zone_choices,
         required=False,
         label="Time zone",
         help_text="Dates and times are shown in this zone. Automatic: your browser's.",
@@ -232,8 +238,3 @@ class PreferencesForm(forms.Form):
     notify_digest = forms.BooleanField(
         required=False, label="Email me a daily digest of my overdue tasks"
     )
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        zones = [(name, name.replace("_", " ")) for name in time_zone_names()]
-        self.fields["time_zone"].choices = [("", "Automatic (your browser's)"), *zones]

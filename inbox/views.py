@@ -353,5 +353,5 @@ def settings_page(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "inbox/settings.html",
-        {"form": form, "email": request.user.email, "nav_active": "settings"},
+        {"form": form, "nav_active": "settings"},
     )
