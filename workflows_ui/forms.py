@@ -6,7 +6,7 @@ from typing import Any
 
 from django import forms
 
-from workflows.actions import INSTANCE_REASON_MAX_LENGTH
+from workflows.actions import ASSIGNEE_MAX_LENGTH, INSTANCE_REASON_MAX_LENGTH, REASON_MAX_LENGTH
 from workflows.events import EVENT_TYPES
 from workflows.models import WorkflowInstance
 
@@ -127,3 +127,24 @@ class AuditFilterForm(HistoryFilterForm):
         required=False, choices=[("", "Any action"), *((t, t) for t in EVENT_TYPES)]
     )
     instance = forms.UUIDField(required=False, label="Instance id")
+
+
+class UnroutedAssignForm(forms.Form):
+    """Give an unrouted task (or the selected ones) a person or team. The reason is
+    optional here: without one, the new assignee reads why it came from Unrouted."""
+
+    to_assignee = forms.CharField(
+        label="Assign to",
+        max_length=ASSIGNEE_MAX_LENGTH,
+        help_text="A person's username or a team (group:NAME); suggested as you type.",
+    )
+    reason = forms.CharField(required=False, max_length=REASON_MAX_LENGTH, label="Reason")
+
+
+class UnroutedBulkAssignForm(UnroutedAssignForm):
+    task = forms.MultipleChoiceField(required=True, label="Tasks")
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        values = self.data.getlist("task") if hasattr(self.data, "getlist") else []
+        self.fields["task"].choices = [(v, v) for v in values]  # type: ignore[attr-defined]
