@@ -196,7 +196,12 @@ def _worker() -> ThreadPoolExecutor:
 
 def is_unrouted(audience: Any) -> bool:
     """An open task whose assignee names no person and no team (``(status, user, group)``)."""
-    return audience is not None and audience[0] == "open" and audience[1] is None and audience[2] is None
+    return (
+        audience is not None
+        and audience[0] == "open"
+        and audience[1] is None
+        and audience[2] is None
+    )
 
 
 def task_audiences(change: TaskChange) -> set[str]:

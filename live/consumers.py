@@ -445,7 +445,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
         )
         if not row or was:
             return [row]
-        return [fragments.row_insertion(row, page_ids, task_id, prefix="unrouted-row-", body="unrouted-rows")]
+        return [
+            fragments.row_insertion(
+                row, page_ids, task_id, prefix="unrouted-row-", body="unrouted-rows"
+            )
+        ]
 
     async def _announce_html(self, msg: str, task_id: str, mode: str) -> str:
         title = await _shared((msg, "title", task_id), lambda: fragments.task_title(task_id))

@@ -37,7 +37,12 @@ def row_removal(task_id: str) -> str:
 
 
 def row_insertion(
-    row: str, page_ids: list[str], task_id: str, *, prefix: str = "task-row-", body: str = "task-rows"
+    row: str,
+    page_ids: list[str],
+    task_id: str,
+    *,
+    prefix: str = "task-row-",
+    body: str = "task-rows",
 ) -> str:
     """``row`` placed where a fresh load of the page would show it."""
     index = page_ids.index(task_id)

@@ -543,7 +543,9 @@ def route_task(*, task: HumanTask, user: User, to_assignee: str, reason: str = "
     if not task.is_open:
         raise TaskConflict(task)
     if task.assignee_user_id is not None or task.assignee_group_id is not None:
-        raise ActionRefused(f"“{task}” is not unrouted any more: it is assigned to {task.assignee}.")
+        raise ActionRefused(
+            f"“{task}” is not unrouted any more: it is assigned to {task.assignee}."
+        )
     if not reason.strip():
         named = f"“{task.assignee}”" if task.assignee else "no one"
         reason = f"Routed from Unrouted: its assignee {named} named no person or team."

@@ -247,7 +247,13 @@ def unrouted_tasks(*, now: datetime | None = None) -> QuerySet[HumanTask]:
 
 def unrouted_task(*, task_id: uuid.UUID | str) -> HumanTask | None:
     """The task if it is open and unrouted now, else None."""
-    return HumanTask.objects.open().unrouted().select_related("instance").filter(task_id=task_id).first()
+    return (
+        HumanTask.objects.open()
+        .unrouted()
+        .select_related("instance")
+        .filter(task_id=task_id)
+        .first()
+    )
 
 
 def unrouted_count() -> int:
@@ -262,6 +268,32 @@ def unrouted_page_ids(*, page: int, now: datetime | None = None) -> list[str]:
     start = (max(page, 1) - 1) * UNROUTED_PAGE_SIZE
     qs = unrouted_tasks(now=now).values_list("task_id", flat=True)
     return [str(t) for t in qs[start : start + UNROUTED_PAGE_SIZE]]
+
+
+def history_names() -> dict[str, list[str]]:
+    """What History's dropdowns offer: the workflows there are, the steps that had tasks,
+    and the people who completed a task or acted through the dashboard."""
+    steps = (
+        HumanTask.objects.exclude(step_name="")
+        .order_by("step_name")
+        .values_list("step_name", flat=True)
+        .distinct()
+    )
+    completed_by = (
+        HumanTask.objects.exclude(completed_by="")
+        .order_by()
+        .values_list("completed_by", flat=True)
+        .distinct()
+    )
+    actors = (
+        Event.objects.filter(source__startswith=DASHBOARD_SOURCE)
+        .exclude(actor="")
+        .order_by()
+        .values_list("actor", flat=True)
+        .distinct()
+    )
+    people = sorted({*completed_by, *actors} - {None})
+    return {"workflow": workflow_names(), "step": list(steps), "person": people}
 
 
 def _person_event_q(person: str) -> Q:

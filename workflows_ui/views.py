@@ -30,6 +30,7 @@ from workflows_ui.forms import (
     AuditFilterForm,
     BulkCancelForm,
     CancelForm,
+    EventExportFilterForm,
     HistoryFilterForm,
     InstanceFilterForm,
     PauseForm,
@@ -323,9 +324,7 @@ def unrouted_bulk_assign(request: HtmxHttpRequest) -> HttpResponse:
         for ok, text in said:
             (messages.success if ok else messages.error)(request, text)
         return redirect("workflows_ui:unrouted")
-    context = _unrouted_context(
-        request, said=said, n_unrouted=selectors.unrouted_count(), oob=True
-    )
+    context = _unrouted_context(request, said=said, n_unrouted=selectors.unrouted_count(), oob=True)
     return render(request, "workflows_ui/unrouted.html#bulk-answer", context)
 
 
@@ -368,7 +367,7 @@ def outbox_retry(request: HtmxHttpRequest, command_pk: int) -> HttpResponse:
 
 @console_reader
 def history(request: HtmxHttpRequest) -> HttpResponse:
-    form = HistoryFilterForm(request.GET or None)
+    form = HistoryFilterForm(request.GET or None, names=selectors.history_names())
     filters = form.filters()
     page = Paginator(selectors.task_history(filters=filters), 50).get_page(request.GET.get("page"))
     return render(
@@ -380,7 +379,7 @@ def history(request: HtmxHttpRequest) -> HttpResponse:
 
 @console_reader
 def audit(request: HtmxHttpRequest) -> HttpResponse:
-    form = AuditFilterForm(request.GET or None)
+    form = AuditFilterForm(request.GET or None, names=selectors.history_names())
     filters = form.filters()
     page = Paginator(selectors.audit_events(filters=filters), 50).get_page(request.GET.get("page"))
     events = list(page.object_list)
@@ -483,6 +482,6 @@ def export_tasks(request: HttpRequest) -> StreamingHttpResponse:
 
 @console_reader
 def export_events(request: HttpRequest) -> StreamingHttpResponse:
-    filters = AuditFilterForm(request.GET or None).filters()
+    filters = EventExportFilterForm(request.GET or None).filters()
     qs = selectors.export_events(filters=filters, audit_only=request.GET.get("scope") != "all")
     return exports.export_events(queryset=qs, viewer=request.user, stamp=selectors.now())

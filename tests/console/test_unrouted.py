@@ -41,7 +41,9 @@ def test_overdue_rows_come_first_and_say_so(people: People) -> None:
     old = make_task(assignee="ghost", title="Old, no due date", created=ago(days=3))
     late = make_task(assignee="ghost", title="Late", created=ago(hours=1), due=ago(hours=2))
     later = make_task(assignee="nobody", title="Very late", created=ago(hours=1), due=ago(days=1))
-    future = make_task(assignee="ghost", title="Due tomorrow", created=ago(days=1), due=from_now(days=1))
+    future = make_task(
+        assignee="ghost", title="Due tomorrow", created=ago(days=1), due=from_now(days=1)
+    )
     make_task(assignee="alice", title="Routed")
     html = as_(people.admin).get(URL).content.decode()
     assert row_ids(html) == [str(t.task_id) for t in (later, late, old, future)]
@@ -80,9 +82,10 @@ def test_inline_assign_without_htmx_goes_back_to_unrouted(people: People) -> Non
     page = client.get(URL).content.decode()
     assert "Assigned “Approve expense report” to group:finance." in page
     assert reload(task).assignee_group.name == "finance"
-    assert Event.objects.get(task_id=task.task_id, type="HumanTaskReassigned").payload[
-        "reason"
-    ] == "theirs"
+    assert (
+        Event.objects.get(task_id=task.task_id, type="HumanTaskReassigned").payload["reason"]
+        == "theirs"
+    )
 
 
 def test_an_unknown_name_keeps_the_row_and_says_why(people: People) -> None:

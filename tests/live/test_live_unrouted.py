@@ -10,14 +10,14 @@ import pytest
 from channels.db import database_sync_to_async
 from django.contrib.auth.models import User
 
-from tests.live.test_live_consumer import (  # noqa: F401 (the fixtures are used by name)
+from tests.live.test_live_consumer import (  # noqa: F401 (the fixture is used by name)
     QUIET,
     ingest,
+    make_world,
     new_task,
     open_socket,
     own_channel_layer,
     received,
-    world,
 )
 from workflows import actions
 from workflows.models import HumanTask
@@ -25,6 +25,11 @@ from workflows.models import HumanTask
 pytestmark = pytest.mark.django_db(transaction=True)
 
 WATCH = {"watch": "unrouted", "query": ""}
+
+
+@pytest.fixture
+async def world() -> dict[str, User]:
+    return await make_world()
 
 
 @database_sync_to_async
