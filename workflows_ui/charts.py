@@ -297,7 +297,7 @@ class BarChart:
 
     rows: list[BarRow]
     legend: list[tuple[str, str]]
-    label_w: int = 260
+    label_w: int = 300  # room for LABEL_CHARS of wide letters
     plot_w: int = 480
     row_h: int = 26  # 40 when a label takes two lines
     top: int = 8

@@ -38,14 +38,16 @@ def server(uvicorn_servers: Servers) -> Iterator[Server]:
     yield uvicorn_servers.start(token=uvicorn_servers.setup(SETUP))
 
 
-def unrouted_task(title: str, *, minute: int, due: datetime | None = None) -> tuple[dict, str]:
+def unrouted_task(
+    title: str, *, minute: int, due: datetime | None = None
+) -> tuple[list[dict[str, Any]], str]:
     instance_id, task_id = f.new_id(), f.new_id()
     extra = {"due_at": due.isoformat()} if due else {}
     started = f.workflow_started(instance_id, minute, workflow_name="triage")
     created = f.human_task_created(
         instance_id, minute, task_id=task_id, assignee="nobody-yet", title=title, **extra
     )
-    return [started, created], task_id  # type: ignore[return-value]
+    return [started, created], task_id
 
 
 def test_an_admin_triages_unrouted(server: Server, browser: Any) -> None:
