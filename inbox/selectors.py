@@ -16,6 +16,7 @@ from django.db.models.lookups import Exact
 from django.utils import timezone
 
 from workflows.models import HumanTask, reassigned_task_ids
+from workflows.roles import role_groups
 
 Person = User | AnonymousUser
 
@@ -90,7 +91,8 @@ def next_task(*, user: User) -> HumanTask | None:
 
 def user_groups(user: User) -> QuerySet[Group]:
     """The teams whose queues this person works (role groups have no queue of their own)."""
-    return user.groups.order_by("name")  # type: ignore[attr-defined]
+    groups = user.groups.all()  # type: ignore[attr-defined]
+    return groups.exclude(pk__in=role_groups().values("pk")).order_by("name")
 
 
 def team_queue(*, user: User, filters: dict[str, Any]) -> QuerySet[HumanTask]:

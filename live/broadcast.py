@@ -9,7 +9,9 @@ ids), never HTML: each consumer renders the fragments for its own user. Groups:
 - ``instance.<instance_id>``: sockets showing that instance's page;
 - ``instance-tasks.<instance_id>``: sockets showing a task page of that instance (the
   workflow's state: paused, resumed, ended);
-- ``instances``: sockets showing the console's instance list.
+- ``instances``: sockets showing the console's instance list;
+- ``unrouted``: every socket of an admin (the Unrouted count in the console's navigation,
+  and the Unrouted page's rows): told of every task that enters or leaves Unrouted.
 
 The channel layer delivers at most once; pages re-sync on every (re)connect (static/js/live.js).
 """
@@ -35,6 +37,7 @@ from workflows.store import Changes, TaskChange
 logger = logging.getLogger(__name__)
 
 INSTANCE_LIST_GROUP = "instances"
+UNROUTED_GROUP = "unrouted"
 
 
 def user_group(user_id: int) -> str:
@@ -191,12 +194,24 @@ def _worker() -> ThreadPoolExecutor:
 # --- from changes to groups ----------------------------------------------------------------
 
 
+def is_unrouted(audience: Any) -> bool:
+    """An open task whose assignee names no person and no team (``(status, user, group)``)."""
+    return (
+        audience is not None
+        and audience[0] == "open"
+        and audience[1] is None
+        and audience[2] is None
+    )
+
+
 def task_audiences(change: TaskChange) -> set[str]:
     """Who must hear of a task change: its old and new holders, and its page's viewers."""
     groups = {task_group(change.task_id)}
     for audience in (change.before, change.after):
         if audience is None:
             continue
+        if is_unrouted(audience):
+            groups.add(UNROUTED_GROUP)
         _, user_id, group_id = audience
         if user_id is not None:
             groups.add(user_group(user_id))

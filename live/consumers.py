@@ -33,6 +33,7 @@ from savedviews import selectors as view_selectors
 from savedviews.models import SavedView
 from workflows.models import HumanTask
 from workflows.timeline import TIMELINE_KINDS
+from workflows_ui import selectors as console_selectors
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ WATCHES = {
     "task": "_watch_task",
     "instance": "_watch_instance",
     "instances": "_watch_instances",
+    "unrouted": "_watch_unrouted",
 }
 
 # Per-process results shared by every socket handling the same broadcast (keys start with
@@ -111,6 +113,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.instance_kinds: tuple[str, ...] = TIMELINE_KINDS
         self.viewers: dict[str, str] = {}  # presence: channel name -> username
         self.workflow_key: str | None = None  # the workflow state the task page shows
+        self.unrouted_page: int | None = None  # the page of Unrouted shown (admins only)
         self.seen: deque[tuple[Any, ...]] = deque(maxlen=512)
         self.seen_set: set[tuple[Any, ...]] = set()
         await self.accept()
@@ -122,7 +125,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if self.session_key:
             self.session_watch = asyncio.get_running_loop().create_task(self._watch_session())
         # Re-sync on every (re)connect: the counts may have moved while we were away.
-        counts = await self._counts_html(my=True, queues=True)
+        counts = await self._counts_html(my=True, queues=True, unrouted=self.subs.can_manage)
         views = await self._view_counts_html(tuple(SavedView.Page))
         await self._send_html(counts + views)
 
@@ -225,6 +228,15 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def _watch_instances(self, message: dict[str, Any]) -> None:
         await self.subs.watch_instance_list()
+
+    async def _watch_unrouted(self, message: dict[str, Any]) -> None:
+        """The Unrouted page: an admin's socket is in the ``unrouted`` group from its
+        connect; this says which page of rows to keep live. Nobody else gets rows."""
+        if not self.subs.can_manage:
+            return
+        query = message.get("query")
+        page = QueryDict(query.lstrip("?") if isinstance(query, str) else "").get("page", "1")
+        self.unrouted_page = int(page) if page.isdigit() and 0 < int(page) < 10**6 else 1
 
     async def _watch_list(self, message: dict[str, Any]) -> None:
         mode = message.get("mode")
@@ -341,7 +353,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
     async def live_tasks(self, event: broadcast.TasksChanged) -> None:
         parts: list[str] = []
         said: list[tuple[str, str]] = []  # lines for the live region, said together at the end
-        my_count = queue_counts = False
+        my_count = queue_counts = unrouted_count = False
         for change in event["tasks"]:
             # A socket in several groups (mine, my team's, the task page) hears one ingest's
             # change more than once; handle it once. The same change in a later ingest (claim,
@@ -360,8 +372,18 @@ class LiveConsumer(AsyncWebsocketConsumer):
             my_count |= self.user_id in users
             queue_counts |= any(g in self.subs.group_ids for g in groups)
             parts.extend(await self._task_parts(event["id"], change, said))
+            if self.subs.can_manage and (
+                broadcast.is_unrouted(before) or broadcast.is_unrouted(after)
+            ):
+                unrouted_count = True
+                parts.extend(await self._unrouted_parts(event["id"], change))
+        if my_count or queue_counts or unrouted_count:
+            parts.append(
+                await self._counts_html(
+                    my=my_count, queues=queue_counts, unrouted=unrouted_count, msg=event["id"]
+                )
+            )
         if my_count or queue_counts:
-            parts.append(await self._counts_html(my=my_count, queues=queue_counts, msg=event["id"]))
             # The saved views of the lists whose counts moved (theirs are subsets of them).
             pages = tuple(
                 str(page)
@@ -436,6 +458,34 @@ class LiveConsumer(AsyncWebsocketConsumer):
             return ""
         return await database_sync_to_async(fragments.removal)(task, self.user, mode)
 
+    async def _unrouted_parts(self, msg: str, change: broadcast.TaskChangePayload) -> list[str]:
+        """The Unrouted page's rows: a task that left goes, one that arrived is inserted
+        where a fresh load of the page shows it, one that changed is replaced in place."""
+        page = self.unrouted_page
+        if page is None:
+            return []
+        task_id = change["task_id"]
+        was, now = broadcast.is_unrouted(change["before"]), broadcast.is_unrouted(change["after"])
+        if not now:
+            return [fragments.unrouted_removal(task_id)]
+        page_ids = await _shared(
+            (msg, "unrouted-page", page),
+            lambda: console_selectors.unrouted_page_ids(page=page),
+        )
+        if task_id not in page_ids:
+            return [fragments.unrouted_removal(task_id)] if was else []
+        row = await _shared(
+            (msg, "unrouted-row", task_id, was),
+            lambda: fragments.unrouted_row(task_id, flash=not was, oob=was),
+        )
+        if not row or was:
+            return [row]
+        return [
+            fragments.row_insertion(
+                row, page_ids, task_id, prefix="unrouted-row-", body="unrouted-rows"
+            )
+        ]
+
     async def _task_page_html(self, msg: str, task_id: str) -> str:
         if not await self.subs.sees_task():
             return await self._lose_task()
@@ -447,7 +497,9 @@ class LiveConsumer(AsyncWebsocketConsumer):
     async def _banner_html(self, task: HumanTask) -> str:
         return await database_sync_to_async(fragments.task_banner)(task, self.user)
 
-    async def _counts_html(self, *, my: bool, queues: bool, msg: str | None = None) -> str:
+    async def _counts_html(
+        self, *, my: bool, queues: bool, unrouted: bool = False, msg: str | None = None
+    ) -> str:
         if not queues:
             per_group = None
         elif msg is None:
@@ -459,12 +511,19 @@ class LiveConsumer(AsyncWebsocketConsumer):
             if my
             else None
         )
-        return fragments.counts(
+        html = fragments.counts(
             my=mine,
             per_group=per_group,
             group_names=self.subs.group_ids,
             each_queue=self.list_mode == "queue",
         )
+        if unrouted:
+            if msg is None:
+                n = await database_sync_to_async(console_selectors.unrouted_count)()
+            else:
+                n = await _shared((msg, "unrouted-count"), console_selectors.unrouted_count)
+            html += fragments.unrouted_count(n)
+        return html
 
     async def _view_counts_html(self, pages: tuple[str, ...]) -> str:
         """The counts of this person's saved views of these pages (per person: their

@@ -38,13 +38,20 @@ def row_removal(task_id: str) -> str:
     return format_html('<tr id="task-row-{}" hx-swap-oob="delete"></tr>', task_id)
 
 
-def row_insertion(row: str, page_ids: list[str], task_id: str) -> str:
+def row_insertion(
+    row: str,
+    page_ids: list[str],
+    task_id: str,
+    *,
+    prefix: str = "task-row-",
+    body: str = "task-rows",
+) -> str:
     """``row`` placed where a fresh load of the page would show it."""
     index = page_ids.index(task_id)
     target = (
-        f"beforebegin:#task-row-{page_ids[index + 1]}"
+        f"beforebegin:#{prefix}{page_ids[index + 1]}"
         if index + 1 < len(page_ids)
-        else "beforeend:#task-rows"
+        else f"beforeend:#{body}"
     )
     return f'<tbody hx-swap-oob="{target}" data-live-miss="resync">{row}</tbody>'
 
@@ -235,3 +242,24 @@ def instance_regions(instance_id: str, kinds: tuple[str, ...], viewer: User) -> 
         + render_to_string(f"{template}#open-tasks", context)
         + f'<div id="timeline" hx-swap-oob="innerHTML">{timeline}</div>'
     )
+
+
+# --- the console's Unrouted page and count ---------------------------------------------------
+
+
+def unrouted_row(task_id: str, *, flash: bool = False, oob: bool = False) -> str:
+    """A task's row on Unrouted ("" if it is not unrouted any more)."""
+    task = console.unrouted_task(task_id=task_id)
+    if task is None:
+        return ""
+    return render_to_string(
+        "workflows_ui/unrouted.html#unrouted-row", {"t": task, "flash": flash, "oob": oob}
+    )
+
+
+def unrouted_removal(task_id: str) -> str:
+    return format_html('<tr id="unrouted-row-{}" hx-swap-oob="delete"></tr>', task_id)
+
+
+def unrouted_count(n: int) -> str:
+    return render_to_string("_nav_console.html#count-unrouted", {"n": n, "oob": True})

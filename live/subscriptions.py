@@ -42,6 +42,8 @@ class Subscriptions:
         await self.join(broadcast.user_group(self.user.pk))
         for group_id in self.group_ids:
             await self.join(broadcast.django_group(group_id))
+        if self.can_manage:  # the Unrouted count in the navigation is an admin's
+            await self.join(broadcast.UNROUTED_GROUP)
 
     def _rights(self) -> tuple[dict[int, str], bool, bool]:
         groups = dict(self.user.groups.values_list("id", "name"))

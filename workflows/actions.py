@@ -531,3 +531,22 @@ def bulk_cancel(*, instance_ids: Iterable[str], user: Any, reason: str) -> list[
         else:
             results.append(BulkResult(str(iid), True, "Canceled.", name))
     return results
+
+
+def route_task(*, task: HumanTask, user: User, to_assignee: str, reason: str = "") -> HumanTask:
+    """Give an unrouted task (its assignee names no person and no team) someone to do it:
+    the console's Unrouted triage, an admin's work. A reassignment like any other (an event,
+    a command for the engine); without a reason, the new assignee reads why it came to them.
+    Refused when the task has been routed or closed since it was read."""
+    if not can_manage(user):
+        raise PermissionDenied("routing tasks needs the manage_instances permission")
+    if not task.is_open:
+        raise TaskConflict(task)
+    if task.assignee_user_id is not None or task.assignee_group_id is not None:
+        raise ActionRefused(
+            f"“{task}” is not unrouted any more: it is assigned to {task.assignee}."
+        )
+    if not reason.strip():
+        named = f"“{task.assignee}”" if task.assignee else "no one"
+        reason = f"Routed from Unrouted: its assignee {named} named no person or team."
+    return reassign_task(task=task, user=user, to_assignee=to_assignee, reason=reason)

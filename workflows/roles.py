@@ -13,6 +13,8 @@ MANAGE = "workflows.manage_instances"
 VIEW_HISTORY = "workflows.view_history"
 
 View = Callable[..., HttpResponseBase]
+# The permissions that make a Django group a role (Admins, Managers), not a team.
+ROLE_CODENAMES = ("manage_instances", "view_history")
 
 
 def can_manage(user: Any) -> bool:
@@ -37,6 +39,16 @@ def _guard(check: Callable[[Any], bool]) -> Callable[[View], View]:
         return wrapped
 
     return decorator
+
+
+def role_groups() -> Any:
+    """The Django groups that are roles: they hold a console permission. A role has no
+    queue of its own, and its members are not a team."""
+    from django.contrib.auth.models import Group
+
+    return Group.objects.filter(
+        permissions__content_type__app_label="workflows", permissions__codename__in=ROLE_CODENAMES
+    )
 
 
 console_reader = _guard(can_read)

@@ -261,6 +261,34 @@ class BarRow:
     y: float
     segments: list[Segment]
     total_text: str = ""
+    label_lines: tuple[str, ...] = ()  # the label wrapped to fit beside the bars
+    label_y: float = 0.0  # the first line's baseline
+    text_y: float = 0.0  # the value's baseline (the bar's middle)
+
+
+LABEL_CHARS = 38  # what fits on one line of a bar chart's label column (12px text)
+LABEL_LINES = 2
+
+
+def wrap_label(label: str, width: int = LABEL_CHARS, lines: int = LABEL_LINES) -> tuple[str, ...]:
+    """``label`` in at most ``lines`` lines of ``width`` characters, broken after a space,
+    a "·", an underscore or a hyphen where it can be; what is still too long ends in "…"
+    (the whole label is the row's tooltip and in the table below the chart)."""
+    out: list[str] = []
+    rest = label.strip()
+    while rest and len(out) < lines:
+        if len(rest) <= width:
+            out.append(rest)
+            rest = ""
+            break
+        cut = max(rest.rfind(c, 0, width) for c in (" ", "_", "-", "·"))
+        cut = cut + 1 if cut >= width // 3 else width
+        out.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    if rest:
+        last = out[-1]
+        out[-1] = (last[: width - 1].rstrip() if len(last) >= width else last) + "…"
+    return tuple(out) or ("",)
 
 
 @dataclass(frozen=True)
@@ -269,9 +297,9 @@ class BarChart:
 
     rows: list[BarRow]
     legend: list[tuple[str, str]]
-    label_w: int = 260
+    label_w: int = 300  # room for LABEL_CHARS of wide letters
     plot_w: int = 480
-    row_h: int = 26
+    row_h: int = 26  # 40 when a label takes two lines
     top: int = 8
     max_value: float = 0.0
 
@@ -302,7 +330,9 @@ def bar_chart(
         sum(v for _, v, _ in segs) if stacked else (segs[0][1] if segs else 0) for _, segs in data
     ]
     max_value = max(totals, default=0) or 1
-    chart = BarChart(rows=[], legend=[])
+    wrapped = [wrap_label(label) for label, _ in data]
+    row_h = 40 if any(len(lines) > 1 for lines in wrapped) else 26
+    chart = BarChart(rows=[], legend=[], row_h=row_h)
     rows: list[BarRow] = []
     legend: dict[str, str] = {}
     for i, (label, segs) in enumerate(data):
@@ -314,15 +344,26 @@ def bar_chart(
             out.append(Segment(seg_label, value, css, round(x, 2), round(w, 2), text))
             legend.setdefault(css, seg_label)
             x += w
+        y = chart.top + i * row_h
+        middle = y + row_h / 2 - 1  # of the bar (drawn from y + 4, row_h - 10 high)
+        lines = wrapped[i]
         rows.append(
             BarRow(
                 label=label,
-                y=chart.top + i * chart.row_h,
+                y=y,
                 segments=out,
                 total_text=_value_text(totals[i], value_text),
+                label_lines=lines,
+                label_y=round(middle + 4 - 7 * (len(lines) - 1), 2),
+                text_y=round(middle + 4, 2),
             )
         )
-    return BarChart(rows=rows, legend=[(c, lbl) for c, lbl in legend.items()], max_value=max_value)
+    return BarChart(
+        rows=rows,
+        legend=[(c, lbl) for c, lbl in legend.items()],
+        max_value=max_value,
+        row_h=row_h,
+    )
 
 
 def _value_text(value: float, kind: str) -> str:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar
 
-from django.db.models import Count, F, FloatField, Q, QuerySet, Value
+from django.db.models import Case, Count, DateTimeField, F, FloatField, Q, QuerySet, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -226,11 +226,74 @@ def reassignment_times(*, instance_id: uuid.UUID) -> dict[uuid.UUID, list[dateti
 # --- queues and history ----------------------------------------------------------------------
 
 
-def unrouted_tasks() -> QuerySet[HumanTask]:
-    """Open tasks whose assignee names no user and no group."""
+def unrouted_tasks(*, now: datetime | None = None) -> QuerySet[HumanTask]:
+    """Open tasks whose assignee names no user and no group: the overdue ones first (the
+    most overdue at the top), then the rest oldest first."""
+    now = now or timezone.now()
+    overdue = Q(due_at__isnull=False, due_at__lt=now)
     return (
-        HumanTask.objects.open().unrouted().select_related("instance").order_by("created_at", "id")
+        HumanTask.objects.open()
+        .unrouted()
+        .select_related("instance")
+        .annotate(
+            overdue_rank=Case(When(overdue, then=Value(0)), default=Value(1)),
+            overdue_due=Case(
+                When(overdue, then=F("due_at")), default=None, output_field=DateTimeField()
+            ),
+        )
+        .order_by("overdue_rank", "overdue_due", "created_at", "id")
     )
+
+
+def unrouted_task(*, task_id: uuid.UUID | str) -> HumanTask | None:
+    """The task if it is open and unrouted now, else None."""
+    return (
+        HumanTask.objects.open()
+        .unrouted()
+        .select_related("instance")
+        .filter(task_id=task_id)
+        .first()
+    )
+
+
+def unrouted_count() -> int:
+    return HumanTask.objects.open().unrouted().count()
+
+
+UNROUTED_PAGE_SIZE = 50
+
+
+def unrouted_page_ids(*, page: int, now: datetime | None = None) -> list[str]:
+    """The task ids on page ``page`` of Unrouted, in the page's order (for live inserts)."""
+    start = (max(page, 1) - 1) * UNROUTED_PAGE_SIZE
+    qs = unrouted_tasks(now=now).values_list("task_id", flat=True)
+    return [str(t) for t in qs[start : start + UNROUTED_PAGE_SIZE]]
+
+
+def history_names() -> dict[str, list[str]]:
+    """What History's dropdowns offer: the workflows there are, the steps that had tasks,
+    and the people who completed a task or acted through the dashboard."""
+    steps = (
+        HumanTask.objects.exclude(step_name="")
+        .order_by("step_name")
+        .values_list("step_name", flat=True)
+        .distinct()
+    )
+    completed_by = (
+        HumanTask.objects.exclude(completed_by="")
+        .order_by()
+        .values_list("completed_by", flat=True)
+        .distinct()
+    )
+    actors = (
+        Event.objects.filter(source__startswith=DASHBOARD_SOURCE)
+        .exclude(actor="")
+        .order_by()
+        .values_list("actor", flat=True)
+        .distinct()
+    )
+    people = sorted({*completed_by, *actors} - {None})
+    return {"workflow": workflow_names(), "step": list(steps), "person": people}
 
 
 def _person_event_q(person: str) -> Q:

@@ -22,7 +22,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from pages.htmx import HtmxHttpRequest, page_or_partial
 from workflows import actions, outbox
 from workflows import selectors as core
-from workflows.models import OutboxCommand, WorkflowInstance
+from workflows.models import HumanTask, OutboxCommand, WorkflowInstance
 from workflows.roles import can_manage, console_admin, console_reader
 from workflows.timeline import TIMELINE_KINDS, Kind, timeline_entries
 from workflows_ui import charts, exports, reports, selectors
@@ -30,11 +30,14 @@ from workflows_ui.forms import (
     AuditFilterForm,
     BulkCancelForm,
     CancelForm,
+    EventExportFilterForm,
     HistoryFilterForm,
     InstanceFilterForm,
     PauseForm,
     ReportFilterForm,
     ResumeForm,
+    UnroutedAssignForm,
+    UnroutedBulkAssignForm,
 )
 
 ACTION_FORMS = {"cancel": CancelForm, "pause": PauseForm, "resume": ResumeForm}
@@ -229,13 +232,100 @@ def instance_action(request: HtmxHttpRequest, instance_id: uuid.UUID, action: st
 
 @console_admin
 def unrouted(request: HtmxHttpRequest) -> HttpResponse:
-    paginator = Paginator(selectors.unrouted_tasks(), 50)
-    page = paginator.get_page(request.GET.get("page"))
     return render(
         request,
         page_or_partial(request, "workflows_ui/unrouted.html", "results"),
-        {"page": page, "nav_active": "unrouted"},
+        _unrouted_context(request),
     )
+
+
+def _unrouted_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
+    paginator = Paginator(selectors.unrouted_tasks(), selectors.UNROUTED_PAGE_SIZE)
+    page = paginator.get_page(request.GET.get("page"))
+    return {"page": page, "nav_active": "unrouted", **extra}
+
+
+def _unrouted_news(request: HttpRequest, said: list[tuple[bool, str]]) -> HttpResponse:
+    """An htmx answer after routing: what happened (the page's status line) and the new
+    count in the navigation, out of band; the body itself is empty (the row goes)."""
+    return render(
+        request,
+        "workflows_ui/unrouted.html#unrouted-news",
+        {"said": said, "n_unrouted": selectors.unrouted_count(), "oob": True},
+    )
+
+
+@console_admin
+@require_POST
+def unrouted_assign(request: HtmxHttpRequest, task_id: uuid.UUID) -> HttpResponse:
+    """Route one task from its row. htmx: the row goes in place (or comes back with the
+    problem); otherwise back to Unrouted with a message. Never to My tasks."""
+    task = get_object_or_404(HumanTask.objects.select_related("instance"), task_id=task_id)
+    form = UnroutedAssignForm(request.POST)
+    to = ""
+    if not form.is_valid():
+        error = "Name a person or team to assign this task to."
+    else:
+        to = form.cleaned_data["to_assignee"]
+        error = _route(request, task, to, form.cleaned_data["reason"])
+    if not error:
+        said = f"Assigned “{task}” to {to.strip()}."
+        if request.htmx:
+            return _unrouted_news(request, [(True, said)])
+        messages.success(request, said)
+        return redirect("workflows_ui:unrouted")
+    if not request.htmx:
+        messages.error(request, error)
+        return redirect("workflows_ui:unrouted")
+    fresh = selectors.unrouted_task(task_id=task_id)
+    if fresh is None:  # routed or closed meanwhile: the row goes, the reason is said
+        return _unrouted_news(request, [(False, error)])
+    context = {"t": fresh, "error": error, "value": request.POST.get("to_assignee", "")}
+    return render(request, "workflows_ui/unrouted.html#unrouted-row", context)
+
+
+def _route(request: HttpRequest, task: HumanTask, to: str, reason: str) -> str:
+    """Route ``task``; "" when done, else why not."""
+    try:
+        actions.route_task(task=task, user=request.user, to_assignee=to, reason=reason)  # type: ignore[arg-type]
+    except actions.TaskConflict as exc:
+        return f"“{task}”: {actions.describe_task_state(exc.task)}"
+    except actions.ActionRefused as exc:
+        return exc.message
+    return ""
+
+
+@console_admin
+@require_POST
+def unrouted_bulk_assign(request: HtmxHttpRequest) -> HttpResponse:
+    """Route the selected tasks to one person or team, each on its own; each says how it
+    went. htmx: the list again, with the results; otherwise back to it with messages."""
+    form = UnroutedBulkAssignForm(request.POST)
+    said: list[tuple[bool, str]] = []
+    if not form.is_valid():
+        said.append((False, "Select at least one task and name a person or team."))
+    else:
+        to = form.cleaned_data["to_assignee"]
+        ids = list(dict.fromkeys(form.cleaned_data["task"]))
+        found = {
+            str(t.task_id): t
+            for t in HumanTask.objects.select_related("instance").filter(
+                task_id__in=[i for i in ids if _is_uuid(i)]
+            )
+        }
+        for raw in ids:
+            task = found.get(str(uuid.UUID(raw))) if _is_uuid(raw) else None
+            if task is None:
+                said.append((False, "A selected task does not exist."))
+                continue
+            error = _route(request, task, to, form.cleaned_data["reason"])
+            said.append((not error, error or f"Assigned “{task}” to {to.strip()}."))
+    if not request.htmx:
+        for ok, text in said:
+            (messages.success if ok else messages.error)(request, text)
+        return redirect("workflows_ui:unrouted")
+    context = _unrouted_context(request, said=said, n_unrouted=selectors.unrouted_count(), oob=True)
+    return render(request, "workflows_ui/unrouted.html#bulk-answer", context)
 
 
 # --- outbox: commands for the engine ---------------------------------------------------------
@@ -277,7 +367,7 @@ def outbox_retry(request: HtmxHttpRequest, command_pk: int) -> HttpResponse:
 
 @console_reader
 def history(request: HtmxHttpRequest) -> HttpResponse:
-    form = HistoryFilterForm(request.GET or None)
+    form = HistoryFilterForm(request.GET or None, names=selectors.history_names())
     filters = form.filters()
     page = Paginator(selectors.task_history(filters=filters), 50).get_page(request.GET.get("page"))
     return render(
@@ -289,7 +379,7 @@ def history(request: HtmxHttpRequest) -> HttpResponse:
 
 @console_reader
 def audit(request: HtmxHttpRequest) -> HttpResponse:
-    form = AuditFilterForm(request.GET or None)
+    form = AuditFilterForm(request.GET or None, names=selectors.history_names())
     filters = form.filters()
     page = Paginator(selectors.audit_events(filters=filters), 50).get_page(request.GET.get("page"))
     events = list(page.object_list)
@@ -392,6 +482,6 @@ def export_tasks(request: HttpRequest) -> StreamingHttpResponse:
 
 @console_reader
 def export_events(request: HttpRequest) -> StreamingHttpResponse:
-    filters = AuditFilterForm(request.GET or None).filters()
+    filters = EventExportFilterForm(request.GET or None).filters()
     qs = selectors.export_events(filters=filters, audit_only=request.GET.get("scope") != "all")
     return exports.export_events(queryset=qs, viewer=request.user, stamp=selectors.now())

@@ -14,6 +14,30 @@
     }
   });
 
+  // [data-needs-selection="NAME"]: actions on the selected rows (bulk cancel, bulk assign),
+  // hidden until a checkbox NAME of their form is ticked; "N selected" in
+  // [data-selection-count]. Without this script they simply stay visible.
+  function syncSelectionActions() {
+    document.querySelectorAll("[data-needs-selection]").forEach(function (el) {
+      var form = el.closest("form");
+      var name = el.getAttribute("data-needs-selection");
+      var n = form ? Array.from(form.elements).filter(function (field) {
+        return field.type === "checkbox" && field.name === name && field.checked;
+      }).length : 0;
+      el.hidden = n === 0;
+      el.querySelectorAll("[data-selection-count]").forEach(function (count) {
+        count.textContent = n ? "(" + n + " selected)" : "";
+      });
+    });
+  }
+  document.addEventListener("change", function (event) {
+    if (event.target instanceof HTMLInputElement && event.target.type === "checkbox") syncSelectionActions();
+  });
+  // Rows come and go: htmx swaps, live rows removed out of band.
+  document.addEventListener("htmx:afterSettle", syncSelectionActions);
+  document.addEventListener("htmx:oobAfterSwap", syncSelectionActions);
+  syncSelectionActions();
+
   function rows() {
     return Array.from(document.querySelectorAll("tr[data-task-row]"));
   }

@@ -21,6 +21,7 @@
         return { watch: "list", mode: el.dataset.liveMode, query: window.location.search };
       }
       if (kind === "instances") return { watch: "instances" };
+      if (kind === "unrouted") return { watch: "unrouted", query: window.location.search };
       var message = {
         watch: kind, id: el.dataset.liveId, state: el.dataset.liveState || "",
         query: window.location.search,

@@ -238,6 +238,8 @@ ACCESS: dict[str, Access] = {
     "workflows_ui:export_tasks": Access(CONSOLE_READ),
     "workflows_ui:export_events": Access(CONSOLE_READ),
     "workflows_ui:unrouted": Access(CONSOLE_MANAGE),
+    "workflows_ui:unrouted_assign": Access(CONSOLE_MANAGE, ("POST",)),
+    "workflows_ui:unrouted_bulk_assign": Access(CONSOLE_MANAGE, ("POST",)),
     "workflows_ui:outbox": Access(CONSOLE_MANAGE),
     "workflows_ui:outbox_retry": Access(CONSOLE_MANAGE, ("POST",)),
     "workflows_ui:bulk_cancel": Access(CONSOLE_MANAGE, ("GET", "POST")),

@@ -63,6 +63,8 @@ def watch_message(kind: str, world: dict[str, Any]) -> tuple[dict[str, Any], str
         return {"watch": kind}, broadcast.INSTANCE_LIST_GROUP
     if kind == "list":  # joins nothing: it picks which of the socket's own news to render
         return {"watch": kind, "mode": "queue", "query": "group=finance"}, None
+    if kind == "unrouted":  # joins nothing either: an admin's socket is in it from connect
+        return {"watch": kind, "query": "?page=1"}, None
     raise AssertionError(f"add the watch kind {kind!r} to this test and to EXPECTED")
 
 
@@ -72,6 +74,11 @@ EXPECTED = {
     "instance": {"alice": False, "bob": False, "erin": True, "admin": True},
     "instances": {"alice": False, "bob": False, "erin": True, "admin": True},
     "list": {"alice": False, "bob": False, "erin": False, "admin": False},
+    "unrouted": {"alice": False, "bob": False, "erin": False, "admin": False},
+}
+# Groups a socket is in from its connect, beyond its user's and its teams'.
+AT_CONNECT = {
+    broadcast.UNROUTED_GROUP: {"alice": False, "bob": False, "erin": False, "admin": True},
 }
 
 
@@ -105,6 +112,24 @@ async def test_watch(kind: str, username: str) -> None:
         assert group in joined
     else:
         assert joined == set(), joined
+    await comm.disconnect()
+
+
+@pytest.mark.parametrize("username", PEOPLE)
+async def test_groups_at_connect(username: str) -> None:
+    """The Unrouted news (its count, its rows) reach admins' sockets only."""
+    await make_world()
+    comm = WebsocketCommunicator(
+        application, "/ws/live/", headers=[*HEADERS, (b"cookie", await cookie(username))]
+    )
+    connected, _ = await comm.connect()
+    assert connected
+    first = await comm.receive_from()
+    layer = get_channel_layer()
+    (channel,) = {c for members in layer.groups.values() for c in members}
+    for group, who in AT_CONNECT.items():
+        assert (group in groups_of(channel)) is who[username], group
+    assert ('id="count-unrouted"' in first) is AT_CONNECT[broadcast.UNROUTED_GROUP][username]
     await comm.disconnect()
 
 

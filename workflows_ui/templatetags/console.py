@@ -21,6 +21,6 @@ def task_url(task_id: Any) -> str:
 
 @register.simple_tag
 def unrouted_count() -> int:
-    from workflows_ui.selectors import unrouted_tasks
+    from workflows_ui.selectors import unrouted_count as count
 
-    return unrouted_tasks().count()
+    return count()
