@@ -76,7 +76,6 @@ def test_instance_filters_are_normalised_by_the_instance_form(people: People) ->
         ("my_tasks", "due=someday", "Due “someday”"),
         ("my_tasks", "sort=random", "Sort by “random”"),
         ("instances", "status=sleeping", "sleeping"),
-        ("instances", "workflow=no_such_flow", "no_such_flow"),
         ("instances", "started_from=yesterday", "Started from “yesterday”"),
         ("team_queues", "group=hr", "You are not in a team named “hr”"),
         ("my_tasks", "q=a%00b", "Search “a\\u0000b”: Null characters are not allowed."),
