@@ -245,13 +245,14 @@ def _unrouted_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
     return {"page": page, "nav_active": "unrouted", **extra}
 
 
-def _unrouted_news(request: HttpRequest, said: list[tuple[bool, str]]) -> HttpResponse:
-    """An htmx answer after routing: what happened (the page's status line) and the new
-    count in the navigation, out of band; the body itself is empty (the row goes)."""
+def _unrouted_news(request: HttpRequest, said: list[tuple[bool, str]], **row: Any) -> HttpResponse:
+    """An htmx answer to an inline assignment: what happened (the page's status line, the
+    request's target), and out of band the row (``gone``: its id, to remove it; or ``t``,
+    ``error``, ``value``: it again, with the problem) and the navigation's count."""
     return render(
         request,
         "workflows_ui/unrouted.html#unrouted-news",
-        {"said": said, "n_unrouted": selectors.unrouted_count(), "oob": True},
+        {"said": said, "n_unrouted": selectors.unrouted_count(), **row},
     )
 
 
@@ -271,7 +272,7 @@ def unrouted_assign(request: HtmxHttpRequest, task_id: uuid.UUID) -> HttpRespons
     if not error:
         said = f"Assigned “{task}” to {to.strip()}."
         if request.htmx:
-            return _unrouted_news(request, [(True, said)])
+            return _unrouted_news(request, [(True, said)], gone=task.task_id)
         messages.success(request, said)
         return redirect("workflows_ui:unrouted")
     if not request.htmx:
@@ -279,9 +280,10 @@ def unrouted_assign(request: HtmxHttpRequest, task_id: uuid.UUID) -> HttpRespons
         return redirect("workflows_ui:unrouted")
     fresh = selectors.unrouted_task(task_id=task_id)
     if fresh is None:  # routed or closed meanwhile: the row goes, the reason is said
-        return _unrouted_news(request, [(False, error)])
-    context = {"t": fresh, "error": error, "value": request.POST.get("to_assignee", "")}
-    return render(request, "workflows_ui/unrouted.html#unrouted-row", context)
+        return _unrouted_news(request, [(False, error)], gone=task_id)
+    return _unrouted_news(
+        request, [], t=fresh, error=error, value=request.POST.get("to_assignee", "")
+    )
 
 
 def _route(request: HttpRequest, task: HumanTask, to: str, reason: str) -> str:
