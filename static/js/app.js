@@ -152,7 +152,9 @@
   // The live script's re-syncs (requests from <body>) say nothing.
   document.addEventListener("htmx:afterSettle", function (event) {
     var d = event.detail;
-    if (!d || !d.target || !requestSource(d.elt)) return;
+    // The event's own "elt" is the settled element; who sent the request is requestConfig's.
+    // No requestConfig: a swap from the live socket.
+    if (!d || !d.target || !d.requestConfig || !requestSource(d.requestConfig.elt)) return;
     var region = d.target.id ? document.getElementById(d.target.id) : d.target;
     if (!region) return;
     var invalid = region.querySelector("[aria-invalid=true]");

@@ -39,18 +39,20 @@
   // as a fresh load would show it.
   var inFlight = 0;
   var dirty = false;
+  // Sent from <body>, so app.js knows them from what a person asked for (it says nothing of
+  // them, and leaves their failures to the "Reconnecting…" chip).
   function resync() {
     dirty = false;
     var requests = [];
     var table = document.getElementById("task-table");
     if (table) {
-      requests.push(htmx.ajax("GET", window.location.href, { target: "#task-table", swap: "outerHTML" }));
+      requests.push(htmx.ajax("GET", window.location.href, { source: document.body, target: "#task-table", swap: "outerHTML" }));
     }
     // Other regions say how their partial goes in: data-live-resync="innerHTML" or "outerHTML".
     document.querySelectorAll("[data-live-resync]").forEach(function (el) {
       if (!el.id) return;
       requests.push(htmx.ajax("GET", window.location.href, {
-        target: "#" + el.id, swap: el.dataset.liveResync || "outerHTML",
+        source: document.body, target: "#" + el.id, swap: el.dataset.liveResync || "outerHTML",
       }));
     });
     inFlight += requests.length;
