@@ -306,7 +306,7 @@ def _audit_entries(events: list[Any], *, viewer: Any) -> list[tuple[Any, str]]:
     events = core.events_for(events, viewer=viewer)
     titles = selectors.event_titles(events)
     names = selectors.instance_names({e.instance_id for e in events})
-    entries = timeline_entries(events, titles)
+    entries = timeline_entries(events, titles, names=core.timeline_people(events))
     entries.reverse()  # newest first, as the page lists them
     return [(entry, names.get(entry.event.instance_id, "unknown workflow")) for entry in entries]
 

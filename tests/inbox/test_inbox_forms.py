@@ -66,9 +66,9 @@ def test_each_schema_type_gets_its_field_and_widget() -> None:
     assert isinstance(f["f_decision"].widget, forms.Select)
     assert f["f_decision"].choices == [  # type: ignore[attr-defined]
         ("", "Choose…"),
-        ("approve", "approve"),
-        ("reject", "reject"),
-        ("escalate", "escalate"),
+        ("approve", "Approve"),
+        ("reject", "Reject"),
+        ("escalate", "Escalate"),
     ]
     assert isinstance(f["f_amount"], forms.FloatField)
     assert isinstance(f["f_nights"], forms.IntegerField)
