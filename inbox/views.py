@@ -19,6 +19,7 @@ from inbox.forms import AssigneeSearchForm, CompletionForm, ReassignForm, TaskFi
 from pages.htmx import HtmxHttpRequest, page_or_partial
 from workflows import actions
 from workflows import selectors as core
+from workflows.labels import People
 from workflows.models import HumanTask
 from workflows.roles import can_manage, can_read
 
@@ -87,12 +88,24 @@ def done(request: HtmxHttpRequest) -> HttpResponse:
 def _task_context(request: HttpRequest, task: HumanTask, **extra: Any) -> dict[str, Any]:
     can_act = core.may_act(request.user, task)
     workflow = actions.workflow_state(task.instance)
+    holders = core.holders(task)
+    # Every name the page shows, resolved at once: full names, usernames on hover.
+    people = People.of(
+        [
+            task.completed_by,
+            task.last_reassigned_by,
+            task.previous_assignee,
+            task.assignee,
+            *holders,
+        ]
+    )
     context = {
         "task": task,
         "instance": task.instance,
         "workflow": workflow,
         "can_act": can_act,
-        "holders": core.holders(task),
+        "holders": holders,
+        "people": people,
         "timeline": core.instance_timeline(instance_id=task.instance_id, viewer=request.user),
         "release_group": actions.release_group(task) if can_act else None,
         "can_claim": can_act and task.assignee_group_id is not None,

@@ -111,8 +111,10 @@ def group_name(group: Any) -> PersonName:
 
 
 def group_label(name: str) -> str:
-    """A team's name as people read it: ``finance`` -> "Finance"."""
-    return humanize(name) or name
+    """A team's name as people read it: ``finance`` -> "Finance", ``it_support`` -> "IT
+    support" is not guessed, but a name of two letters is read as initials (``hr`` -> "HR")."""
+    text = humanize(name) or name
+    return text.upper() if len(text) <= 2 else text
 
 
 def fallback_name(raw: Any) -> PersonName:

@@ -284,7 +284,10 @@ class WorkflowInstance(models.Model):
 
     @property
     def display_name(self) -> str:
-        return self.workflow_name or "unknown workflow"
+        """The workflow as people read it (``workflows.labels.workflow_label``)."""
+        from workflows.labels import workflow_label
+
+        return workflow_label(self.workflow_name)
 
     @property
     def is_active(self) -> bool:

@@ -17,6 +17,7 @@ from django.utils.safestring import SafeString
 
 from workflows import labels
 from workflows.labels import PersonName
+from workflows.timeline import reassignment_kind
 
 register = template.Library()
 
@@ -102,3 +103,17 @@ def timeline_sentence(entry: Any) -> SafeString:
     for segment in entry.segments:
         html += render_name(PersonName(segment.text, segment.hover))
     return html
+
+
+@register.filter
+def my_handover(task: Any, user: Any) -> str:
+    """How ``user`` last handed ``task`` on, for Done: "release" when they gave it back to a
+    team, else "reassign" (``workflows.timeline.reassignment_kind``)."""
+    if task.last_reassigned_by != user.get_username():
+        return "reassign"
+    return reassignment_kind(
+        actor=task.last_reassigned_by,
+        from_assignee=task.previous_assignee,
+        to_assignee=task.assignee,
+        to_is_group=task.assignee_group_id is not None or None,
+    )
