@@ -205,7 +205,8 @@ def task_reassign(request: HtmxHttpRequest, task_id: uuid.UUID) -> HttpResponse:
         except actions.ActionRefused as exc:
             form.add_error("to_assignee", str(exc))
         else:
-            messages.success(request, f"Reassigned “{task}” to {form.cleaned_data['to_assignee']}.")
+            to = form.cleaned_data["to_assignee"]
+            messages.success(request, f"Reassigned “{task}” to {People.of([to]).label(to)}.")
             return _after_action(request, reverse("my_tasks"))
     context = _task_context(request, task, reassign_form=form)
     template = page_or_partial(request, "inbox/task_detail.html", "reassign-form")
@@ -305,7 +306,8 @@ def _bulk_one(
             actions.reassign_task(
                 task=task, user=request.user, to_assignee=to, reason=form.cleaned_data["reason"]
             )
-            return {"task": task, "ok": True, "message": f"Reassigned “{task}” to {to}."}
+            name = People.of([to]).label(to)
+            return {"task": task, "ok": True, "message": f"Reassigned “{task}” to {name}."}
     except (actions.TaskConflict, actions.ActionRefused) as exc:
         return {"task": task, "ok": False, "message": f"“{task}”: {exc}"}
     return {"task": task, "ok": False, "message": "Unknown action."}
