@@ -17,6 +17,7 @@ from django.utils.html import format_html
 from inbox import selectors as inbox_selectors
 from workflows import actions
 from workflows import selectors as core
+from workflows.labels import People
 from workflows.models import HumanTask, WorkflowInstance
 from workflows.roles import can_read
 from workflows_ui import selectors as console
@@ -152,7 +153,12 @@ def instance_row(instance_id: str, manage: bool) -> str:
         return ""
     return render_to_string(
         "workflows_ui/instances.html#instance-row",
-        {"i": instance, "can_manage": manage, "oob": True},
+        {
+            "i": instance,
+            "can_manage": manage,
+            "oob": True,
+            "people": People.of([instance.initiator]),
+        },
     )
 
 
@@ -169,6 +175,7 @@ def instance_regions(instance_id: str, kinds: tuple[str, ...], viewer: User) -> 
     template = "workflows_ui/instance.html"
     context: dict[str, Any] = {
         "instance": instance,
+        "people": People.of([instance.initiator, instance.canceled_by, instance.paused_by]),
         "open_tasks": list(console.instance_open_tasks(instance_id=iid)),
         "timeline": core.instance_timeline(
             instance_id=iid,

@@ -125,7 +125,7 @@ def fallback_name(raw: Any) -> PersonName:
         return PersonName(group_label(name), "", "group")
     if kind == "user":
         return PersonName(name, "", "", name)
-    return PersonName(name)
+    return PersonName(text)  # exactly as it came: a name may hold spaces at its ends
 
 
 class People(Mapping[str, PersonName]):

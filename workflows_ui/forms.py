@@ -8,6 +8,7 @@ from django import forms
 
 from workflows.actions import INSTANCE_REASON_MAX_LENGTH
 from workflows.events import EVENT_TYPES
+from workflows.labels import workflow_label
 from workflows.models import WorkflowInstance
 
 SORT_CHOICES = [
@@ -45,7 +46,10 @@ class InstanceFilterForm(forms.Form):
     def __init__(self, *args: Any, workflow_names: list[str] | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
         names = workflow_names or []
-        self.fields["workflow"].choices = [("", "Any workflow"), *((n, n) for n in names)]  # type: ignore[attr-defined]
+        self.fields["workflow"].choices = [  # type: ignore[attr-defined]
+            ("", "Any workflow"),
+            *((n, workflow_label(n)) for n in names),
+        ]
 
     def filters(self) -> dict[str, Any]:
         """The cleaned, non-empty filters (an invalid field is ignored, not fatal)."""

@@ -13,6 +13,7 @@ from django.db.models import Count, F, FloatField, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from workflows.labels import workflow_label
 from workflows.models import (
     DASHBOARD_SOURCE,
     Event,
@@ -297,7 +298,7 @@ def event_titles(events: list[Event]) -> dict[uuid.UUID, str]:
 
 def instance_names(instance_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
     return {
-        iid: name or "unknown workflow"
+        iid: workflow_label(name)
         for iid, name in WorkflowInstance.objects.filter(instance_id__in=instance_ids).values_list(
             "instance_id", "workflow_name"
         )
