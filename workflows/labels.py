@@ -25,6 +25,8 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
+from workflows import fastsql
+
 _SEPARATORS = re.compile(r"[_\-.\s]+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
@@ -101,8 +103,11 @@ class PersonName:
 
 def user_name(user: Any) -> PersonName:
     """A loaded user: full name (username on hover), or the username alone."""
-    username = user.get_username()
-    full = (user.get_full_name() or "").strip()
+    return _full_name(user.get_username(), user.first_name, user.last_name)
+
+
+def _full_name(username: str, first: str, last: str) -> PersonName:
+    full = f"{first or ''} {last or ''}".strip()
     return PersonName(full or username, username if full else "", "user", username)
 
 
@@ -147,19 +152,26 @@ class People(Mapping[str, PersonName]):
         parsed = {raw: split_assignee(raw) for raw in wanted}
         user_names = {n for k, n in parsed.values() if k != "group" and n}
         group_names = {n for k, n in parsed.values() if k != "user" and n}
+        # Plain SQL (``workflows.fastsql``), not a queryset: exports call this while they
+        # stream, and it must not load or iterate a queryset of theirs.
         users = {
-            u.get_username(): u
-            for u in get_user_model()
-            .objects.filter(username__in=user_names)
-            .only("username", "first_name", "last_name")
+            username: _full_name(username, first, last)
+            for username, first, last in fastsql.select_in(
+                fastsql.table_of(get_user_model(), "username", "first_name", "last_name"),
+                "username",
+                user_names,
+            )
         }
-        groups = {g.name: g for g in Group.objects.filter(name__in=group_names).only("name")}
+        groups = {
+            name: PersonName(group_label(name), "", "group")
+            for (name,) in fastsql.select_in(fastsql.table_of(Group, "name"), "name", group_names)
+        }
         names: dict[str, PersonName] = {}
         for raw, (kind, name) in parsed.items():
             if kind != "group" and name in users:
-                names[raw] = user_name(users[name])
+                names[raw] = users[name]
             elif kind != "user" and name in groups:
-                names[raw] = group_name(groups[name])
+                names[raw] = groups[name]
             else:
                 names[raw] = fallback_name(raw)
         return cls(names)

@@ -398,7 +398,11 @@ def export_instances(request: HttpRequest) -> StreamingHttpResponse:
     form = InstanceFilterForm(request.GET or None, workflow_names=selectors.workflow_names())
     qs = selectors.instance_list(filters=form.filters()).order_by("-started_at", "-id")
     return exports.export(
-        kind="instances", queryset=qs, fields=exports.INSTANCE_FIELDS, stamp=selectors.now()
+        kind="instances",
+        queryset=qs,
+        fields=exports.INSTANCE_FIELDS,
+        stamp=selectors.now(),
+        human=exports.INSTANCE_HUMAN,
     )
 
 
@@ -407,7 +411,11 @@ def export_tasks(request: HttpRequest) -> StreamingHttpResponse:
     filters = HistoryFilterForm(request.GET or None).filters()
     qs = selectors.task_history(filters=filters)
     return exports.export(
-        kind="tasks", queryset=qs, fields=exports.TASK_FIELDS, stamp=selectors.now()
+        kind="tasks",
+        queryset=qs,
+        fields=exports.TASK_FIELDS,
+        stamp=selectors.now(),
+        human=exports.TASK_HUMAN,
     )
 
 
