@@ -433,7 +433,9 @@ class HumanTask(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.title or f"{self.step_name} ({self.task_id})"
+        from workflows.labels import step_label
+
+        return self.title or f"{step_label(self.step_name)} ({self.task_id})"
 
     @property
     def is_open(self) -> bool:

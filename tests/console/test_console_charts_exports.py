@@ -17,7 +17,7 @@ from django.urls import reverse
 from demo.users import demo_password, ensure_demo_users
 from tests.support import events as b
 from workflows.models import WorkflowInstance
-from workflows_ui import charts, selectors
+from workflows_ui import charts, exports, selectors
 
 pytestmark = pytest.mark.django_db
 
@@ -272,3 +272,38 @@ def test_instance_page_draws_a_canceled_step_as_canceled() -> None:
     assert 'class="bar status-canceled"' in gantt
     assert "status-running" not in gantt and " running" not in gantt
     assert "still running" not in html
+
+
+def test_exports_add_human_columns_after_the_machine_ones(complex_instance) -> None:
+    """The machine columns keep their order (a contract); the labels follow them."""
+    client = manager_client()  # the demo people: alice is Alice Martin, bob Bob Chen
+    instances = read_csv(client.get(reverse("workflows_ui:export_instances")))
+    machine = [label for _, label in exports.INSTANCE_FIELDS]
+    assert instances[0] == [*machine, "workflow_label", "current_step_label", "initiator_name"]
+    row = dict(zip(instances[0], instances[1], strict=True))
+    assert (row["workflow"], row["workflow_label"]) == ("expense_approval", "Expense approval")
+
+    tasks = read_csv(client.get(reverse("workflows_ui:export_tasks")))
+    machine = [label for _, label in exports.TASK_FIELDS]
+    assert tasks[0][: len(machine)] == machine
+    task = dict(zip(tasks[0], tasks[1], strict=True))
+    assert (task["step"], task["step_label"]) == ("review", "Review")
+    assert (task["completed_by"], task["completed_by_name"]) == ("bob", "Bob Chen")
+    assert (task["assignee"], task["assignee_name"]) == ("bob", "Bob Chen")
+    assert (task["last_reassigned_by"], task["last_reassigned_by_name"]) == (
+        "alice",
+        "Alice Martin",
+    )
+    assert task["priority_label"] == "Normal"
+
+    events = read_csv(
+        client.get(
+            reverse("workflows_ui:export_events"),
+            {"instance": str(complex_instance), "scope": "all"},
+        )
+    )
+    assert events[0] == [*(label for _, label in exports.EVENT_FIELDS), "description"]
+    described = {r[2]: r[-1] for r in events[1:]}
+    assert described["HumanTaskReassigned"] == "Alice Martin reassigned 'Review it' to Bob Chen"
+    assert described["HumanTaskCompleted"] == "Bob Chen completed 'Review it'"
+    assert any(r[-1].startswith("Step 'Charge' failed") for r in events[1:])
