@@ -168,7 +168,7 @@ def _title(p: Mapping[str, Any], titles: TitleMap | None) -> str:
     if titles and task_id:
         parsed = _as_uuid(task_id)
         for key in (task_id, parsed, str(parsed)):
-            if key is not None and titles.get(key):  # type: ignore[call-overload]
+            if key is not None and titles.get(key):  # type: ignore[arg-type]
                 return _q(titles[key])  # type: ignore[index]
     return f"the task of step {_step(p.get('step_name'))}"
 

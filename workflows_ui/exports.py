@@ -168,7 +168,7 @@ def _described(events: Iterable[Event], names: list[str]) -> Iterator[list[Any]]
     for batch in _chunks(events):
         people = People.of(named_people(batch))
         task_ids = {e.task_id for e in batch if e.task_id}
-        titles = dict(
+        titles: dict[Any, str] = dict(
             fastsql.select_in(fastsql.table_of(HumanTask, "task_id", "title"), "task_id", task_ids)
         )
         for event in batch:
