@@ -195,7 +195,7 @@ def test_a_reassigned_task_appears_in_the_new_assignees_inbox(
     sign_in(bob, "bob")
     assert rows(bob) == ["Check the supplier contract"]
     bob.get_by_role("link", name="Check the supplier contract").click()
-    assert "1 time; last from alice" in bob.locator("dl.facts").first.inner_text()
+    assert "1 time; last from Alice Martin" in bob.locator("dl.facts").first.inner_text()
 
 
 def test_keyboard_moves_between_tasks_and_opens_one(people: People, new_page: Any) -> None:
