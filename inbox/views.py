@@ -89,6 +89,7 @@ def _task_context(request: HttpRequest, task: HumanTask, **extra: Any) -> dict[s
     can_act = core.may_act(request.user, task)
     workflow = actions.workflow_state(task.instance)
     holders = core.holders(task)
+    commands = core.latest_commands(task_id=task.task_id)
     # Every name the page shows, resolved at once: full names, usernames on hover.
     people = People.of(
         [
@@ -97,6 +98,7 @@ def _task_context(request: HttpRequest, task: HumanTask, **extra: Any) -> dict[s
             task.previous_assignee,
             task.assignee,
             *holders,
+            *(c.command.actor for c in commands),
         ]
     )
     context = {
@@ -109,7 +111,7 @@ def _task_context(request: HttpRequest, task: HumanTask, **extra: Any) -> dict[s
         "timeline": core.instance_timeline(instance_id=task.instance_id, viewer=request.user),
         "release_group": actions.release_group(task) if can_act else None,
         "can_claim": can_act and task.assignee_group_id is not None,
-        "engine_commands": core.latest_commands(task_id=task.task_id),
+        "engine_commands": commands,
         "nav_active": "task",
     }
     if can_act:

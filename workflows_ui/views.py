@@ -150,6 +150,7 @@ def instance_detail(request: HtmxHttpRequest, instance_id: uuid.UUID) -> HttpRes
     steps = selectors.instance_steps(instance_id=instance_id)
     tasks = selectors.instance_tasks(instance_id=instance_id)
     now = selectors.now()
+    commands = core.latest_commands(instance_id=instance_id)
     context: dict[str, Any] = {
         "instance": instance,
         "people": People.of(
@@ -158,6 +159,7 @@ def instance_detail(request: HtmxHttpRequest, instance_id: uuid.UUID) -> HttpRes
                 instance.canceled_by,
                 instance.paused_by,
                 *(t.assignee for t in tasks),
+                *(c.command.actor for c in commands),
             ]
         ),
         "timeline": core.instance_timeline(
@@ -175,7 +177,7 @@ def instance_detail(request: HtmxHttpRequest, instance_id: uuid.UUID) -> HttpRes
         ),
         "can_manage": can_manage(request.user),
         "actions": actions.allowed_actions(instance),
-        "engine_commands": core.latest_commands(instance_id=instance_id),
+        "engine_commands": commands,
         "now": now,
         "nav_active": "instances",
     }
