@@ -17,7 +17,7 @@ from django.utils.html import format_html
 from inbox import selectors as inbox_selectors
 from workflows import actions
 from workflows import selectors as core
-from workflows.labels import People
+from workflows.labels import People, step_label
 from workflows.models import HumanTask, WorkflowInstance
 from workflows.roles import can_read
 from workflows_ui import selectors as console
@@ -50,7 +50,7 @@ def row_insertion(row: str, page_ids: list[str], task_id: str) -> str:
 
 def task_title(task_id: str) -> str | None:
     task = inbox_selectors.task_for_row(task_id=task_id)
-    return None if task is None else (task.title or task.step_name)
+    return None if task is None else (task.title or step_label(task.step_name))
 
 
 def announcement(task_id: str, title: str, mode: str) -> str:

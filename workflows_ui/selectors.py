@@ -202,7 +202,9 @@ def instance_open_tasks(*, instance_id: uuid.UUID) -> QuerySet[HumanTask]:
 
 def instance_tasks(*, instance_id: uuid.UUID) -> list[HumanTask]:
     return list(
-        HumanTask.objects.filter(instance__instance_id=instance_id).order_by("created_at", "id")
+        HumanTask.objects.filter(instance__instance_id=instance_id)
+        .select_related("assignee_user", "assignee_group")
+        .order_by("created_at", "id")
     )
 
 
