@@ -115,7 +115,7 @@ def task_gone(task_id: str) -> str:
 
 
 def presence(viewers: list[str]) -> str:
-    """"Also viewing": the other viewers by full name (username on hover)."""
+    """ "Also viewing": the other viewers by full name (username on hover)."""
     return render_to_string(
         "inbox/task_detail.html#task-presence",
         {"viewers": viewers, "people": People.of(viewers), "oob": True},

@@ -29,6 +29,7 @@ from workflows import fastsql
 
 _SEPARATORS = re.compile(r"[_\-.\s]+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_CODE_VALUE = re.compile(r"[a-z0-9]+(?:[_\-][a-z0-9]+)*")
 
 
 def humanize(name: Any) -> str:
@@ -116,8 +117,8 @@ def group_name(group: Any) -> PersonName:
 
 
 def group_label(name: str) -> str:
-    """A team's name as people read it: ``finance`` -> "Finance", ``it_support`` -> "IT
-    support" is not guessed, but a name of two letters is read as initials (``hr`` -> "HR")."""
+    """A team's name as people read it: ``finance`` -> "Finance", ``finance_ops`` ->
+    "Finance ops"; a name of two letters reads as initials (``hr`` -> "HR", ``it`` -> "IT")."""
     text = humanize(name) or name
     return text.upper() if len(text) <= 2 else text
 
@@ -235,7 +236,9 @@ def _value_label(value: Any) -> str:
         return "None"
     if isinstance(value, bool):
         return "Yes" if value else "No"
-    return humanize(value) if isinstance(value, str) else str(value)
+    if isinstance(value, str) and _CODE_VALUE.fullmatch(value):
+        return humanize(value)  # a code: "request_changes", "low"
+    return str(value)  # already written for people ("MacBook Pro 14", "CC-100 Operations")
 
 
 def choice_label(spec: Mapping[str, Any] | None, value: Any) -> str | None:

@@ -62,7 +62,7 @@ def test_the_instance_timeline_says_claim_release_and_reassign(world) -> None:
 
 
 def test_history_audit_and_person_pages_use_names(world) -> None:
-    client, task = world
+    client, _ = world
     history = client.get(reverse("workflows_ui:history")).content.decode()
     assert 'now <span class="person" title="carol">Carol Diaz</span>' in history
     assert f"(by {ALICE})" in history

@@ -96,6 +96,12 @@ def test_schema_choices_take_titles_from_the_schema() -> None:
         (3, "3"),
     ]
     assert schema_choices({"type": "string"}) is None
+    # Values written for people stay as they are.
+    assert schema_choices({"enum": ["MacBook Pro 14", "iPhone", "CC-100 Ops"]}) == [
+        ("MacBook Pro 14", "MacBook Pro 14"),
+        ("iPhone", "iPhone"),
+        ("CC-100 Ops", "CC-100 Ops"),
+    ]
     # Names that do not match the values one for one are not trusted.
     assert schema_choices({"enum": ["a", "b"], "enumNames": ["Alpha"]}) == [("a", "A"), ("b", "B")]
     assert choice_label(one_of, "no") == "Reject"

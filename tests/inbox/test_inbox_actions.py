@@ -103,8 +103,9 @@ def test_a_second_completion_names_who_did_it_and_when(people: People) -> None:
     assert counts() == before
     assert response.redirect_chain == [(f"/tasks/{task.task_id}/", 302)]
     html = text(response)
-    assert re.search(r"Bob Chen already completed this task at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d", html)
-    assert '<strong><span class="person" title="bob">Bob Chen</span></strong> completed' in html  # the page shows the state now
+    assert re.search(r"Bob Chen already completed this task at \d{4}-\d\d-\d\d \d\d:\d\d:\d", html)
+    # The page shows the state now, the person by full name.
+    assert '<strong><span class="person" title="bob">Bob Chen</span></strong> completed' in html
     assert "Complete task</button>" not in html
     assert reload(task).comment == "paid"
 
@@ -161,7 +162,9 @@ def test_reassign_to_a_person(people: People) -> None:
     assert row_ids(bob_inbox) == [str(task.task_id)]
     page = text(as_user(people.bob).get(f"/tasks/{task.task_id}/"))
     assert (
-        "<dt>Reassigned</dt><dd>1 time; last from <span class=\"person\" title=\"alice\">Alice Martin</span>, by <span class=\"person\" title=\"alice\">Alice Martin</span>: “Bob knows this supplier”</dd>"
+        "<dt>Reassigned</dt><dd>1 time; last from "
+        '<span class="person" title="alice">Alice Martin</span>, '
+        'by <span class="person" title="alice">Alice Martin</span>: “Bob knows this supplier”</dd>'
         in page
     )
 

@@ -22,11 +22,11 @@ from django.contrib.auth.models import User
 from django.db import connection
 
 from tests.support.inbox_world import make_people, make_task
+from workflows import actions
+from workflows.models import Event, HumanTask, OutboxCommand
 
 # The refusal names the winner by full name (make_people's).
 FULL_NAMES = {"alice": "Alice Martin", "bob": "Bob Chen"}
-from workflows import actions
-from workflows.models import Event, HumanTask, OutboxCommand
 
 Action = Callable[[HumanTask, User], Any]
 

@@ -42,6 +42,7 @@ def as_user(user: object) -> Client:
     c.force_login(user)  # type: ignore[arg-type]
     return c
 
+
 ALICE = '<span class="person" title="alice">Alice Martin</span>'
 
 
