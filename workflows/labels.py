@@ -81,7 +81,7 @@ def priority_label(value: Any) -> str:
 
 def split_assignee(raw: str) -> tuple[str | None, str]:
     """``user:alice`` -> ("user", "alice"); ``group:finance`` -> ("group", "finance");
-    ``alice`` -> (None, "alice"). The rule of ``workflows.assignees``."""
+    ``alice`` -> (None, "alice"). Routing (``workflows.assignees``) reads them so too."""
     for prefix in ("user:", "group:"):
         if raw.lower().startswith(prefix):
             return prefix[:-1], raw[len(prefix) :].strip()
