@@ -207,3 +207,23 @@ def test_reassignment_kind() -> None:
     )
     # A team is never "the actor", whatever its name.
     assert reassignment_kind(actor="bob", from_assignee="x", to_assignee="group:bob") == "reassign"
+
+
+@pytest.mark.django_db
+def test_the_lost_race_banner_says_claimed_released_or_reassigned() -> None:
+    from tests.support.inbox_world import make_people, make_task, reload
+    from workflows import actions
+
+    people = make_people()
+    task = make_task(assignee="group:finance")
+    actions.claim_task(task=reload(task), user=people.bob)
+    assert actions.describe_task_state(reload(task)).startswith("Bob Chen claimed this task at ")
+    actions.release_task(task=reload(task), user=people.bob)
+    assert actions.describe_task_state(reload(task)).startswith(
+        "Bob Chen released this task to Finance at "
+    )
+    actions.claim_task(task=reload(task), user=people.alice)
+    actions.reassign_task(task=reload(task), user=people.alice, to_assignee="bob", reason="yours")
+    banner = actions.describe_task_state(reload(task))
+    assert banner.startswith("Alice Martin reassigned this task to Bob Chen at ")
+    assert "user:" not in banner and "group:" not in banner
