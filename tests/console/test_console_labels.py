@@ -93,3 +93,34 @@ def test_the_task_page_and_done_say_what_happened(world) -> None:
     timeline = page.split('id="task-timeline"')[1].split("</ol>")[0]
     assert f"{BOB} claimed" in timeline and f"{BOB} released" in timeline
     assert "user:" not in visible_text(timeline) and "group:" not in visible_text(timeline)
+
+
+def test_history_resolves_its_names_once_per_page() -> None:
+    """Full names cost two queries per page (users, groups), not one per row."""
+    from django.contrib.auth.models import User
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    people = make_people()
+    client = Client()
+    client.force_login(people.erin)
+
+    def add(n: int) -> None:
+        for i in range(n):
+            holder = User.objects.create_user(
+                f"holder-{User.objects.count()}", first_name="Hol", last_name=f"Der{i}"
+            )
+            task = make_task(assignee=holder.username)
+            actions.reassign_task(task=reload(task), user=holder, to_assignee="bob", reason="x")
+
+    def queries() -> int:
+        client.get(reverse("workflows_ui:history"))
+        with CaptureQueriesContext(connection) as ctx:
+            html = client.get(reverse("workflows_ui:history")).content.decode()
+        assert "Hol Der0</span>" in html
+        return len(ctx.captured_queries)
+
+    add(2)
+    small = queries()
+    add(8)
+    assert queries() == small
