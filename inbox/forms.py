@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 
 from workflows.actions import ASSIGNEE_MAX_LENGTH, COMMENT_MAX_LENGTH, REASON_MAX_LENGTH
+from workflows.labels import humanize, schema_choices
 from workflows.preferences import time_zone_names
 from workflows.schemas import validation_errors
 
@@ -15,7 +16,7 @@ TEXTAREA_MIN_LENGTH = 200
 
 
 def _label(name: str, spec: dict[str, Any]) -> str:
-    return str(spec.get("title") or name.replace("_", " ").capitalize())
+    return str(spec.get("title") or humanize(name))
 
 
 def _is_textarea(spec: dict[str, Any]) -> bool:
@@ -31,7 +32,7 @@ def _schema_type(spec: dict[str, Any]) -> str:
     kind = spec.get("type", "string")
     if isinstance(kind, list):  # ["string", "null"]: the first non-null type
         kind = next((k for k in kind if k != "null"), "string")
-    if "enum" in spec and "type" not in spec:
+    if schema_choices(spec) is not None and "type" not in spec:
         kind = "string"
     return str(kind)
 
@@ -46,12 +47,20 @@ def field_for(name: str, spec: dict[str, Any], required: bool) -> forms.Field:
     if "default" in spec:
         common["initial"] = spec["default"]
     kind = _schema_type(spec)
-    if "enum" in spec:
-        choices = [(v, str(v)) for v in spec["enum"]]
+    options = schema_choices(spec)
+    if options is not None:
+        # Labels from the schema (oneOf const/title, enum with x-enumNames), else humanised.
+        choices: list[tuple[Any, str]] = [(str(v), label) for v, label in options]
+        values = [v for v, _ in options]
+        if spec.get("x-widget") == "radio":
+            # Radios start with none checked unless the schema gives a default.
+            return TypedEnumField(
+                choices=choices, values=values, widget=forms.RadioSelect, **common
+            )
         if "default" not in spec:
             # No preselected answer: a required choice must be made on purpose.
             choices = [("", "Choose…" if required else "—"), *choices]
-        return TypedEnumField(choices=choices, values=spec["enum"], **common)
+        return TypedEnumField(choices=choices, values=values, **common)
     if kind == "boolean":
         # An unticked box is a real "false"; it can never be missing.
         return forms.BooleanField(**{**common, "required": False})

@@ -26,6 +26,7 @@ from inbox.forms import (
 from pages.htmx import HtmxHttpRequest, page_or_partial
 from workflows import actions
 from workflows import selectors as core
+from workflows.labels import People
 from workflows.models import HumanTask
 from workflows.preferences import preferences_for, save_preferences
 from workflows.roles import can_manage, can_read
@@ -95,16 +96,30 @@ def done(request: HtmxHttpRequest) -> HttpResponse:
 def _task_context(request: HttpRequest, task: HumanTask, **extra: Any) -> dict[str, Any]:
     can_act = core.may_act(request.user, task)
     workflow = actions.workflow_state(task.instance)
+    holders = core.holders(task)
+    commands = core.latest_commands(task_id=task.task_id)
+    # Every name the page shows, resolved at once: full names, usernames on hover.
+    people = People.of(
+        [
+            task.completed_by,
+            task.last_reassigned_by,
+            task.previous_assignee,
+            task.assignee,
+            *holders,
+            *(c.command.actor for c in commands),
+        ]
+    )
     context = {
         "task": task,
         "instance": task.instance,
         "workflow": workflow,
         "can_act": can_act,
-        "holders": core.holders(task),
+        "holders": holders,
+        "people": people,
         "timeline": core.instance_timeline(instance_id=task.instance_id, viewer=request.user),
         "release_group": actions.release_group(task) if can_act else None,
         "can_claim": can_act and task.assignee_group_id is not None,
-        "engine_commands": core.latest_commands(task_id=task.task_id),
+        "engine_commands": commands,
         # The console's instance page, for those who may read the console (else it is a 404).
         "console_link": can_read(request.user),
         "nav_active": "task",
@@ -216,7 +231,8 @@ def task_reassign(request: HtmxHttpRequest, task_id: uuid.UUID) -> HttpResponse:
         except actions.ActionRefused as exc:
             form.add_error("to_assignee", str(exc))
         else:
-            messages.success(request, f"Reassigned “{task}” to {form.cleaned_data['to_assignee']}.")
+            to = form.cleaned_data["to_assignee"]
+            messages.success(request, f"Reassigned “{task}” to {People.of([to]).label(to)}.")
             return _after_action(request, reverse("my_tasks"))
     focus_first_error(form)
     context = _task_context(request, task, reassign_form=form)
@@ -317,7 +333,8 @@ def _bulk_one(
             actions.reassign_task(
                 task=task, user=request.user, to_assignee=to, reason=form.cleaned_data["reason"]
             )
-            return {"task": task, "ok": True, "message": f"Reassigned “{task}” to {to}."}
+            name = People.of([to]).label(to)
+            return {"task": task, "ok": True, "message": f"Reassigned “{task}” to {name}."}
     except (actions.TaskConflict, actions.ActionRefused) as exc:
         return {"task": task, "ok": False, "message": f"“{task}”: {exc}"}
     return {"task": task, "ok": False, "message": "Unknown action."}

@@ -346,7 +346,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def _send_presence(self) -> None:
         others = sorted({name for name in self.viewers.values() if name != self.username})
-        await self._send_html(fragments.presence(others))
+        await self._send_html(await database_sync_to_async(fragments.presence)(others))
 
     # --- task changes --------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from inbox import selectors as inbox_selectors
 from savedviews import selectors as view_selectors
 from workflows import actions
 from workflows import selectors as core
+from workflows.labels import People, step_label
 from workflows.models import HumanTask, WorkflowInstance
 from workflows.roles import can_read
 from workflows_ui import selectors as console
@@ -58,7 +59,7 @@ def row_insertion(
 
 def task_title(task_id: str) -> str | None:
     task = inbox_selectors.task_for_row(task_id=task_id)
-    return None if task is None else (task.title or task.step_name)
+    return None if task is None else (task.title or step_label(task.step_name))
 
 
 def arrival(task_id: str, title: str, mode: str) -> tuple[str, str]:
@@ -161,8 +162,10 @@ def task_gone(task_id: str) -> str:
 
 
 def presence(viewers: list[str]) -> str:
+    """ "Also viewing": the other viewers by full name (username on hover)."""
     return render_to_string(
-        "inbox/task_detail.html#task-presence", {"viewers": viewers, "oob": True}
+        "inbox/task_detail.html#task-presence",
+        {"viewers": viewers, "people": People.of(viewers), "oob": True},
     )
 
 
@@ -210,7 +213,12 @@ def instance_row(instance_id: str, manage: bool) -> str:
         return ""
     return render_to_string(
         "workflows_ui/instances.html#instance-row",
-        {"i": instance, "can_manage": manage, "oob": True},
+        {
+            "i": instance,
+            "can_manage": manage,
+            "oob": True,
+            "people": People.of([instance.initiator]),
+        },
     )
 
 
@@ -227,6 +235,7 @@ def instance_regions(instance_id: str, kinds: tuple[str, ...], viewer: User) -> 
     template = "workflows_ui/instance.html"
     context: dict[str, Any] = {
         "instance": instance,
+        "people": People.of([instance.initiator, instance.canceled_by, instance.paused_by]),
         "open_tasks": list(console.instance_open_tasks(instance_id=iid)),
         "timeline": core.instance_timeline(
             instance_id=iid,

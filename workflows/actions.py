@@ -29,9 +29,11 @@ from workflows.events import (
     WorkflowResumed,
 )
 from workflows.ingest import ingest_events, lock_instances
+from workflows.labels import People, group_label, step_label
 from workflows.models import Event, HumanTask, OutboxCommand, WorkflowInstance, dashboard_source
 from workflows.roles import can_manage
 from workflows.schemas import validation_errors
+from workflows.timeline import reassignment_kind
 from workflows.wire import to_wire_object
 
 
@@ -170,10 +172,13 @@ def workflow_state(instance: WorkflowInstance) -> WorkflowState:
     """
     status = instance.status
     Status = WorkflowInstance.Status
+    if status in (Status.PAUSED, Status.CANCELED):
+        by = instance.paused_by if status == Status.PAUSED else instance.canceled_by
+        who = People.of([by]).label(by) if by else "its engine"
     if status == Status.PAUSED:
         reason = instance.pause_reason.strip()
         message = (
-            f"This workflow is paused by {instance.paused_by or 'its engine'} since "
+            f"This workflow is paused by {who} since "
             f"{_on(instance.paused_at)}{': ' + reason if reason else ''}. "
             "The task can be completed when it resumes."
         )
@@ -181,13 +186,13 @@ def workflow_state(instance: WorkflowInstance) -> WorkflowState:
     elif status == Status.CANCELED:
         reason = instance.cancel_reason.strip()
         message = (
-            f"This workflow was canceled by {instance.canceled_by or 'its engine'} on "
+            f"This workflow was canceled by {who} on "
             f"{_on(instance.ended_at)}{': ' + reason if reason else ''}. "
             "Its tasks can no longer be completed."
         )
         at = instance.ended_at
     elif status == Status.FAILED:
-        step = f" at step {instance.failed_step}" if instance.failed_step else ""
+        step = f" at step {step_label(instance.failed_step)}" if instance.failed_step else ""
         message = (
             f"This workflow failed on {_on(instance.ended_at)}{step}: "
             f"{_error_summary(instance)}. Its tasks can no longer be completed."
@@ -206,19 +211,32 @@ def workflow_state(instance: WorkflowInstance) -> WorkflowState:
 
 
 def describe_task_state(task: HumanTask) -> str:
-    """One sentence on the task's current state, for people who lost a race."""
+    """One sentence on the task's current state, for people who lost a race: who completed,
+    claimed, released or reassigned it, by name (one query for the names)."""
     when = _when(task.closed_at or task.last_reassigned_at)
+    people = People.of([task.completed_by, task.last_reassigned_by, task.assignee])
     if task.status == HumanTask.Status.COMPLETED:
-        return f"{task.completed_by or 'Someone'} already completed this task {when}."
+        return f"{people.label(task.completed_by) or 'Someone'} already completed this task {when}."
     if task.status == HumanTask.Status.CANCELED:
         instance = task.instance
         if instance is not None and instance.status in WorkflowInstance.TERMINAL:
             # Closed with its workflow: say how the workflow ended, and why.
             return workflow_state(instance).message
         return f"This task was closed {when}: {task.closed_reason or 'its workflow ended'}."
-    by = task.last_reassigned_by or "Someone"
-    to = task.assignee or "nobody"
-    return f"{by} reassigned this task to {to} {_when(task.last_reassigned_at)}."
+    by = people.label(task.last_reassigned_by) or "Someone"
+    to = people.label(task.assignee) or "nobody"
+    when = _when(task.last_reassigned_at)
+    kind = reassignment_kind(
+        actor=task.last_reassigned_by,
+        from_assignee=task.previous_assignee,
+        to_assignee=task.assignee,
+        to_is_group=task.assignee_group_id is not None or None,
+    )
+    if kind == "claim":
+        return f"{by} claimed this task {when}."
+    if kind == "release":
+        return f"{by} released this task to {to} {when}."
+    return f"{by} reassigned this task to {to} {when}."
 
 
 def _when(at: datetime | None) -> str:
@@ -310,7 +328,8 @@ def reassign_task(
     if not reason.strip():
         raise ActionRefused("Say why you reassign this task.")
     if to_assignee == task.assignee:
-        raise ActionRefused(f"This task is already assigned to {to_assignee}.")
+        name = People.of([to_assignee]).label(to_assignee)
+        raise ActionRefused(f"This task is already assigned to {name}.")
     _win(task)
     record_action(
         event=HumanTaskReassigned(
@@ -333,7 +352,7 @@ def claim_task(*, task: HumanTask, user: User) -> HumanTask:
     """Take a task from a team queue: a reassignment from the group to me."""
     if task.assignee_group_id is None:
         raise ActionRefused("Only tasks in a team queue can be claimed.")
-    group_name = task.assignee_group.name if task.assignee_group else task.assignee
+    group_name = group_label(task.assignee_group.name if task.assignee_group else task.assignee)
     return reassign_task(
         task=task,
         user=user,

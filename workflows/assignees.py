@@ -11,19 +11,13 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
 from workflows import fastsql
-
-
-def _split_assignee(raw: str) -> tuple[str | None, str]:
-    """An explicit ``user:`` or ``group:`` prefix wins; otherwise either may match."""
-    for prefix in ("user:", "group:"):
-        if raw.lower().startswith(prefix):
-            return prefix[:-1], raw[len(prefix) :].strip()
-    return None, raw.strip()
+from workflows.labels import split_assignee
 
 
 def resolve_assignees(raws: Iterable[str]) -> dict[str, tuple[int | None, int | None]]:
     """Map raw assignee strings to (user id, group id); a username beats a group name."""
-    parsed = {raw: _split_assignee(raw) for raw in set(raws) if raw}
+    # An explicit ``user:`` or ``group:`` prefix wins; otherwise either may match.
+    parsed = {raw: split_assignee(raw) for raw in set(raws) if raw}
     names = {name for _, name in parsed.values() if name}
     users = {
         username: pk

@@ -285,7 +285,10 @@ class WorkflowInstance(models.Model):
 
     @property
     def display_name(self) -> str:
-        return self.workflow_name or "unknown workflow"
+        """The workflow as people read it (``workflows.labels.workflow_label``)."""
+        from workflows.labels import workflow_label
+
+        return workflow_label(self.workflow_name)
 
     @property
     def business_key(self) -> str:
@@ -437,7 +440,9 @@ class HumanTask(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.title or f"{self.step_name} ({self.task_id})"
+        from workflows.labels import step_label
+
+        return self.title or f"{step_label(self.step_name)} ({self.task_id})"
 
     @property
     def is_open(self) -> bool:

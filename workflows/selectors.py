@@ -21,10 +21,11 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 
 from workflows.events import TASK_EVENT_TYPES, fold_order
+from workflows.labels import People
 from workflows.models import Event, HumanTask, OutboxCommand, WorkflowInstance
 from workflows.outbox import command_state
 from workflows.roles import can_manage, can_read
-from workflows.timeline import Kind, TimelineEntry, redacted, timeline_entries
+from workflows.timeline import Kind, TimelineEntry, named_people, redacted, timeline_entries
 
 Person = User | AnonymousUser
 
@@ -162,7 +163,13 @@ def instance_timeline(
         # The tasks just read are the instance's tasks this viewer may see: the same rule
         # as events_for, without asking the database a second time.
         events = _redacted_except(events, set(titles))
-    return timeline_entries(events, titles, kinds=kinds)
+    return timeline_entries(events, titles, kinds=kinds, names=timeline_people(events))
+
+
+def timeline_people(events: Iterable[Event]) -> People:
+    """The people and teams the sentences of ``events`` name, resolved in two queries (users,
+    groups) whatever the number of events: full names, usernames on hover."""
+    return People.of(named_people(events))
 
 
 @dataclass(frozen=True, slots=True)

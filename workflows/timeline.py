@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from workflows.events import STEP_EVENT_TYPES, TASK_EVENT_TYPES, fold_order
+from workflows.labels import PersonName, fallback_name, split_assignee, step_label, workflow_label
 from workflows.models import DASHBOARD_SOURCE, Event, dashboard_actor
 from workflows.wire import parse_datetime
 
@@ -70,6 +71,17 @@ class TimelineEntry:
     detail: str = ""
     since_previous: timedelta | None = None
     hidden: bool = False
+    # The sentence in pieces, names apart (with their usernames for a hover).
+    segments: tuple[Segment, ...] = ()
+    actor_name: PersonName | None = None
+
+    @property
+    def actor_label(self) -> str:
+        return self.actor_name.label if self.actor_name else self.actor
+
+    @property
+    def actor_hover(self) -> str:
+        return self.actor_name.hover if self.actor_name else ""
 
     @property
     def since_previous_text(self) -> str:
@@ -129,8 +141,33 @@ def _q(name: Any) -> str:
     return f"'{name}'"
 
 
+def _step(name: Any) -> str:
+    """A step name as people read it, quoted: ``finance_approval`` -> 'Finance approval'."""
+    return _q(step_label(name) or "?")
+
+
 def _str(value: Any) -> str:
     return "" if value is None else str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """A person or team a sentence names, by the raw name the event carries (a username,
+    ``user:alice``, ``group:finance``); ``describe`` turns it into a ``PersonName``."""
+
+    raw: str
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A piece of a sentence: plain text, or a name with its username for a hover."""
+
+    text: str
+    hover: str = ""
+
+
+Part = str | Ref
+Parts = list[Part]
 
 
 def _title(p: Mapping[str, Any], titles: TitleMap | None) -> str:
@@ -140,9 +177,9 @@ def _title(p: Mapping[str, Any], titles: TitleMap | None) -> str:
     if titles and task_id:
         parsed = _as_uuid(task_id)
         for key in (task_id, parsed, str(parsed)):
-            if key is not None and key in titles:
+            if key is not None and titles.get(key):  # type: ignore[arg-type]
                 return _q(titles[key])  # type: ignore[index]
-    return f"the task of step {_q(p.get('step_name', '?'))}"
+    return f"the task of step {_step(p.get('step_name'))}"
 
 
 def _as_uuid(value: Any) -> uuid.UUID | None:
@@ -152,8 +189,8 @@ def _as_uuid(value: Any) -> uuid.UUID | None:
         return None
 
 
-def _with_reason(sentence: str, reason: Any) -> str:
-    return f"{sentence}: {reason}" if reason else sentence
+def _with_reason(parts: Parts, reason: Any) -> Parts:
+    return [*parts, f": {reason}"] if reason else parts
 
 
 def _error(p: Mapping[str, Any]) -> str:
@@ -161,121 +198,187 @@ def _error(p: Mapping[str, Any]) -> str:
     return f"{p['error_type']}: {error}" if p.get("error_type") else error
 
 
-Describer = Callable[[Mapping[str, Any], str, "TitleMap | None"], tuple[str, str]]
+Describer = Callable[[Mapping[str, Any], str, "TitleMap | None"], tuple[Parts, str]]
 
 
-def _workflow_started(p: Mapping[str, Any], actor: str, titles: TitleMap | None) -> tuple[str, str]:
-    name = " ".join(x for x in (_str(p.get("workflow_name")), _str(p.get("workflow_version"))) if x)
+def _workflow_started(
+    p: Mapping[str, Any], actor: str, titles: TitleMap | None
+) -> tuple[Parts, str]:
+    label = workflow_label(p.get("workflow_name")) if p.get("workflow_name") else ""
+    name = " ".join(x for x in (label, _str(p.get("workflow_version"))) if x) or "unknown"
     who = actor or _str(p.get("user_id"))
-    sentence = f"Workflow {name or 'unknown'} started" + (f" by {who}" if who else "")
+    parts: Parts = [f"Workflow {name} started"]
+    if who:
+        parts += [" by ", Ref(who)]
     if p.get("tenant_id"):
-        sentence += f" for tenant {p['tenant_id']}"
-    return sentence, who
+        parts.append(f" for tenant {p['tenant_id']}")
+    return parts, who
 
 
 def _workflow_completed(
     p: Mapping[str, Any], actor: str, titles: TitleMap | None
-) -> tuple[str, str]:
+) -> tuple[Parts, str]:
     sentence = "Workflow completed"
     if p.get("final_step"):
-        sentence += f" at step {_q(p['final_step'])}"
+        sentence += f" at step {_step(p['final_step'])}"
     if p.get("duration_seconds") is not None:
         sentence += f" in {format_duration(float(p['duration_seconds']))}"
     status = _str(p.get("status"))
     if status and status.lower() not in ("completed", "succeeded", "success"):
         sentence += f" (status {status})"
-    return sentence, actor
+    return [sentence], actor
 
 
-def _workflow_failed(p: Mapping[str, Any], actor: str, titles: TitleMap | None) -> tuple[str, str]:
+def _workflow_failed(
+    p: Mapping[str, Any], actor: str, titles: TitleMap | None
+) -> tuple[Parts, str]:
     sentence = "Workflow failed"
     if p.get("failed_step"):
-        sentence += f" at step {_q(p['failed_step'])}"
-    return f"{sentence}: {_error(p)}", actor
+        sentence += f" at step {_step(p['failed_step'])}"
+    return [f"{sentence}: {_error(p)}"], actor
+
+
+def _by(who: str, verb: str, otherwise: str) -> Parts:
+    return [Ref(who), f" {verb}"] if who else [otherwise]
 
 
 def _workflow_canceled(
     p: Mapping[str, Any], actor: str, titles: TitleMap | None
-) -> tuple[str, str]:
+) -> tuple[Parts, str]:
     who = actor or _str(p.get("canceled_by"))
-    sentence = f"{who} canceled the workflow" if who else "Workflow canceled"
+    parts = _by(who, "canceled the workflow", "Workflow canceled")
     if p.get("current_step"):
-        sentence += f" at step {_q(p['current_step'])}"
-    return _with_reason(sentence, p.get("reason")), who
+        parts.append(f" at step {_step(p['current_step'])}")
+    return _with_reason(parts, p.get("reason")), who
 
 
-def _workflow_paused(p: Mapping[str, Any], actor: str, titles: TitleMap | None) -> tuple[str, str]:
+def _workflow_paused(
+    p: Mapping[str, Any], actor: str, titles: TitleMap | None
+) -> tuple[Parts, str]:
     who = actor or _str(p.get("paused_by"))
-    sentence = f"{who} paused the workflow" if who else "Workflow paused"
+    parts = _by(who, "paused the workflow", "Workflow paused")
     if p.get("paused_at_step"):
-        sentence += f" at step {_q(p['paused_at_step'])}"
-    return _with_reason(sentence, p.get("reason")), who
+        parts.append(f" at step {_step(p['paused_at_step'])}")
+    return _with_reason(parts, p.get("reason")), who
 
 
-def _workflow_resumed(p: Mapping[str, Any], actor: str, titles: TitleMap | None) -> tuple[str, str]:
+def _workflow_resumed(
+    p: Mapping[str, Any], actor: str, titles: TitleMap | None
+) -> tuple[Parts, str]:
     who = actor or _str(p.get("resumed_by"))
-    sentence = f"{who} resumed the workflow" if who else "Workflow resumed"
+    parts = _by(who, "resumed the workflow", "Workflow resumed")
     if p.get("resuming_at_step"):
-        sentence += f" at step {_q(p['resuming_at_step'])}"
-    return sentence, who
+        parts.append(f" at step {_step(p['resuming_at_step'])}")
+    return parts, who
 
 
-def _step_started(p: Mapping[str, Any], actor: str, titles: TitleMap | None) -> tuple[str, str]:
+def _step_started(p: Mapping[str, Any], actor: str, titles: TitleMap | None) -> tuple[Parts, str]:
     step_type = _str(p.get("step_type")).lower()
-    sentence = f"Step {_q(p.get('step_name'))} started" + (f" ({step_type})" if step_type else "")
-    return sentence, actor
+    sentence = f"Step {_step(p.get('step_name'))} started" + (
+        f" ({step_type})" if step_type else ""
+    )
+    return [sentence], actor
 
 
-def _step_completed(p: Mapping[str, Any], actor: str, titles: TitleMap | None) -> tuple[str, str]:
-    sentence = f"Step {_q(p.get('step_name'))} completed"
+def _step_completed(p: Mapping[str, Any], actor: str, titles: TitleMap | None) -> tuple[Parts, str]:
+    sentence = f"Step {_step(p.get('step_name'))} completed"
     if p.get("duration_seconds") is not None:
         sentence += f" in {format_duration(float(p['duration_seconds']))}"
     status = _str(p.get("status"))
     if status and status.lower() not in ("completed", "succeeded", "success"):
         sentence += f" (status {status})"
-    return sentence, actor
+    return [sentence], actor
 
 
-def _step_failed(p: Mapping[str, Any], actor: str, titles: TitleMap | None) -> tuple[str, str]:
+def _step_failed(p: Mapping[str, Any], actor: str, titles: TitleMap | None) -> tuple[Parts, str]:
     retries = int(p.get("retry_count") or 0)
-    sentence = f"Step {_q(p.get('step_name'))} failed"
+    sentence = f"Step {_step(p.get('step_name'))} failed"
     if retries:
         sentence += f" after {retries} {'retry' if retries == 1 else 'retries'}"
-    return f"{sentence}: {_error(p)}", actor
+    return [f"{sentence}: {_error(p)}"], actor
 
 
-def _step_skipped(p: Mapping[str, Any], actor: str, titles: TitleMap | None) -> tuple[str, str]:
-    return _with_reason(f"Step {_q(p.get('step_name'))} skipped", p.get("reason")), actor
+def _step_skipped(p: Mapping[str, Any], actor: str, titles: TitleMap | None) -> tuple[Parts, str]:
+    return _with_reason([f"Step {_step(p.get('step_name'))} skipped"], p.get("reason")), actor
 
 
-def _task_created(p: Mapping[str, Any], actor: str, titles: TitleMap | None) -> tuple[str, str]:
-    sentence = f"Task {_title(p, titles)} created"
+def _task_created(p: Mapping[str, Any], actor: str, titles: TitleMap | None) -> tuple[Parts, str]:
+    parts: Parts = [f"Task {_title(p, titles)} created"]
     if p.get("assignee"):
-        sentence += f" for {p['assignee']}"
+        parts += [" for ", Ref(_str(p["assignee"]))]
     else:
-        sentence += " with no assignee"
+        parts.append(" with no assignee")
     if p.get("due_at"):
         try:
             due = parse_datetime(p["due_at"])
-            sentence += f", due {due:%Y-%m-%d %H:%M} UTC"
+            parts.append(f", due {due:%Y-%m-%d %H:%M} UTC")
         except ValueError:
-            sentence += f", due {p['due_at']}"
-    return sentence, actor
+            parts.append(f", due {p['due_at']}")
+    return parts, actor
 
 
-def _task_completed(p: Mapping[str, Any], actor: str, titles: TitleMap | None) -> tuple[str, str]:
+def _task_completed(p: Mapping[str, Any], actor: str, titles: TitleMap | None) -> tuple[Parts, str]:
     who = actor or _str(p.get("completed_by"))
-    sentence = f"{who or 'Someone'} completed {_title(p, titles)}"
-    return _with_reason(sentence, p.get("comment")), who
+    parts: Parts = [Ref(who) if who else "Someone", f" completed {_title(p, titles)}"]
+    return _with_reason(parts, p.get("comment")), who
 
 
-def _task_reassigned(p: Mapping[str, Any], actor: str, titles: TitleMap | None) -> tuple[str, str]:
+def names_person(raw: Any, username: str) -> bool:
+    """Whether an assignee string (``bob``, ``user:bob``) names the user ``username``."""
+    if not raw or not username:
+        return False
+    kind, name = split_assignee(str(raw))
+    return kind != "group" and name == username
+
+
+def reassignment_kind(
+    *, actor: str, from_assignee: Any, to_assignee: Any, to_is_group: bool | None = None
+) -> str:
+    """What a ``HumanTaskReassigned`` was, read from who did it and from and to whom:
+    "claim" (the actor took it for themselves), "release" (the actor gave their own task back
+    to a team), else "reassign". ``to_is_group`` says whether ``to_assignee`` is a team when
+    it is known; otherwise a ``group:`` prefix says so."""
+    if names_person(to_assignee, actor):
+        return "claim"
+    if to_is_group is None:
+        to_is_group = split_assignee(_str(to_assignee))[0] == "group"
+    if names_person(from_assignee, actor) and to_is_group:
+        return "release"
+    return "reassign"
+
+
+# The reasons the dashboard writes for a claim and a release (``workflows.actions``): the
+# sentence already says it, so they are not repeated after it.
+_AUTOMATIC_REASON_PREFIXES = ("Claimed from the ", "Released to the queue")
+
+
+def _own_reason(reason: Any) -> Any:
+    text = _str(reason)
+    return None if text.startswith(_AUTOMATIC_REASON_PREFIXES) else reason
+
+
+def _task_reassigned(
+    p: Mapping[str, Any], actor: str, titles: TitleMap | None
+) -> tuple[Parts, str]:
     who = actor or _str(p.get("reassigned_by"))
-    to = _str(p.get("to_assignee")) or "nobody"
-    route = f"from {p['from_assignee']} to {to}" if p.get("from_assignee") else f"to {to}"
+    to_raw = _str(p.get("to_assignee"))
+    to: Part = Ref(to_raw) if to_raw else "nobody"
     title = _title(p, titles)
-    sentence = f"{who} reassigned {title} {route}" if who else f"Task {title} reassigned {route}"
-    return _with_reason(sentence, p.get("reason")), who
+    kind = reassignment_kind(actor=who, from_assignee=p.get("from_assignee"), to_assignee=to_raw)
+    if who and kind == "claim":
+        return _with_reason([Ref(who), f" claimed {title}"], _own_reason(p.get("reason"))), who
+    if who and kind == "release":
+        parts: Parts = [Ref(who), f" released {title} to ", to]
+        return _with_reason(parts, _own_reason(p.get("reason"))), who
+    route: Parts = (
+        [" from ", Ref(_str(p["from_assignee"])), " to ", to]
+        if p.get("from_assignee")
+        else [" to ", to]
+    )
+    parts = (
+        [Ref(who), f" reassigned {title}", *route] if who else [f"Task {title} reassigned", *route]
+    )
+    return _with_reason(parts, p.get("reason")), who
 
 
 _HIDDEN_VERBS = {
@@ -286,8 +389,8 @@ _HIDDEN_VERBS = {
 
 
 def _hidden_task(event: Event) -> str:
-    step = _str((event.payload or {}).get("step_name")) or "?"
-    return f"A task at step {_q(step)} was {_HIDDEN_VERBS.get(event.type, 'changed')}"
+    step = _str((event.payload or {}).get("step_name"))
+    return f"A task at step {_step(step)} was {_HIDDEN_VERBS.get(event.type, 'changed')}"
 
 
 _DESCRIBERS: dict[str, Describer] = {
@@ -306,38 +409,89 @@ _DESCRIBERS: dict[str, Describer] = {
     "HumanTaskReassigned": _task_reassigned,
 }
 
+# Payload fields that name a person or a team, for resolving a timeline's names in bulk.
+PERSON_FIELDS = (
+    "user_id",
+    "canceled_by",
+    "paused_by",
+    "resumed_by",
+    "assignee",
+    "completed_by",
+    "from_assignee",
+    "to_assignee",
+    "reassigned_by",
+)
 
-def describe(event: Event, titles: TitleMap | None = None) -> TimelineEntry:
-    """One stored event as a sentence; ``titles`` maps task ids to task titles.
+
+def named_people(events: Iterable[Event]) -> set[str]:
+    """Every raw name the sentences of ``events`` may show (actors, assignees)."""
+    names: set[str] = set()
+    for event in events:
+        if is_redacted(event):
+            continue
+        actor = dashboard_actor(event.source)
+        if actor:
+            names.add(actor)
+        payload = event.payload or {}
+        names.update(_str(payload.get(f)) for f in PERSON_FIELDS if payload.get(f))
+    return names
+
+
+def _segments(parts: Parts, names: Mapping[str, PersonName] | None) -> tuple[Segment, ...]:
+    out: list[Segment] = []
+    for part in parts:
+        if isinstance(part, Ref):
+            person = (names or {}).get(part.raw) or fallback_name(part.raw)
+            out.append(Segment(person.label or part.raw, person.hover))
+        else:
+            out.append(Segment(part))
+    return tuple(out)
+
+
+def describe(
+    event: Event,
+    titles: TitleMap | None = None,
+    names: Mapping[str, PersonName] | None = None,
+) -> TimelineEntry:
+    """One stored event as a sentence; ``titles`` maps task ids to task titles, ``names``
+    raw names of people and teams to how they read (``workflows.labels.People``; without it,
+    a name reads as the event carries it, less its ``user:``/``group:`` prefix).
 
     The actor of a dashboard action is the signed-in person named in ``Event.source``;
     otherwise the person the payload names, else "engine".
     """
     if is_redacted(event):
+        sentence = _hidden_task(event)
         return TimelineEntry(
-            sentence=_hidden_task(event),
+            sentence=sentence,
             actor=HIDDEN_ACTOR,
             kind=kind_of(event.type),
             event=event,
             timestamp=event.timestamp,
             type=event.type,
             hidden=True,
+            segments=(Segment(sentence),),
         )
     payload: Mapping[str, Any] = event.payload or {}
     describer = _DESCRIBERS.get(event.type)
     actor = dashboard_actor(event.source)
+    parts: Parts
     if describer is None:
-        sentence, who = f"{event.type} event", actor
+        parts, who = [f"{event.type} event"], actor
     else:
-        sentence, who = describer(payload, actor, titles)
+        parts, who = describer(payload, actor, titles)
+    segments = _segments(parts, names)
+    actor_name = ((names or {}).get(who) or fallback_name(who)) if who else PersonName(ENGINE)
     return TimelineEntry(
-        sentence=sentence,
+        sentence="".join(s.text for s in segments),
         actor=who or ENGINE,
         kind=kind_of(event.type),
         event=event,
         timestamp=event.timestamp,
         type=event.type,
         detail=_str(payload.get("stack_trace")) if event.type == "WorkflowFailed" else "",
+        segments=segments,
+        actor_name=actor_name,
     )
 
 
@@ -351,6 +505,7 @@ def timeline_entries(
     titles: TitleMap | None = None,
     *,
     kinds: Iterable[Kind] | None = None,
+    names: Mapping[str, PersonName] | None = None,
 ) -> list[TimelineEntry]:
     """Entries in fold order, each with the time since the previous entry shown.
 
@@ -368,7 +523,7 @@ def timeline_entries(
     for ev in ordered:
         if wanted is not None and kind_of(ev.type) not in wanted:
             continue
-        entry = describe(ev, known)
+        entry = describe(ev, known, names)
         if previous is not None:
             entry = replace(entry, since_previous=entry.timestamp - previous)
         previous = entry.timestamp

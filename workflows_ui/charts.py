@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from workflows.labels import step_label
 from workflows.models import HumanTask, StepRun, WorkflowInstance
 from workflows.timeline import format_duration
 
@@ -181,7 +182,9 @@ def step_chart(
                 status = instance.status
             running = e is None
             e_draw = e or horizon
-            label = item.step_name + (f" (attempt {item.attempt})" if item.attempt > 1 else "")
+            label = step_label(item.step_name) + (
+                f" (attempt {item.attempt})" if item.attempt > 1 else ""
+            )
             x0, x1 = x_of(s), x_of(e_draw)  # type: ignore[arg-type]
             rows.append(
                 GanttRow(
@@ -214,7 +217,7 @@ def step_chart(
             finished = e or now
             rows.append(
                 GanttRow(
-                    label=f"task: {task.title or task.step_name}",
+                    label=f"task: {task.title or step_label(task.step_name)}",
                     kind="task",
                     status=task.status,
                     start=s,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
 
 from workflows.actions import ASSIGNEE_MAX_LENGTH, INSTANCE_REASON_MAX_LENGTH, REASON_MAX_LENGTH
 from workflows.events import EVENT_TYPES
+from workflows.labels import step_label, workflow_label
 from workflows.models import WorkflowInstance
 
 SORT_CHOICES = [
@@ -17,6 +19,10 @@ SORT_CHOICES = [
     ("-duration", "Longest duration first"),
     ("duration", "Shortest duration first"),
 ]
+
+
+# How a dropdown's names read (the value stays the raw name, as URLs and exports keep it).
+CHOICE_LABELS: dict[str, Callable[[str], str]] = {"workflow": workflow_label, "step": step_label}
 
 
 class NameChoiceField(forms.ChoiceField):
@@ -46,7 +52,8 @@ class FilterForm(forms.Form):
             current = self.data.get(name) if self.is_bound else None
             if current and current not in known and field.valid_value(current):  # type: ignore[attr-defined]
                 known.append(current)
-            field.choices = [("", any_label), *((n, n) for n in known)]  # type: ignore[attr-defined]
+            label = CHOICE_LABELS.get(name, str)
+            field.choices = [("", any_label), *((n, label(n)) for n in known)]  # type: ignore[attr-defined]
 
     def filters(self) -> dict[str, Any]:
         """The cleaned, non-empty filters (an invalid field is ignored, not fatal)."""

@@ -13,6 +13,7 @@ from django.db.models import Case, Count, DateTimeField, F, FloatField, Q, Query
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from workflows.labels import workflow_label
 from workflows.models import (
     DASHBOARD_SOURCE,
     Event,
@@ -201,7 +202,9 @@ def instance_open_tasks(*, instance_id: uuid.UUID) -> QuerySet[HumanTask]:
 
 def instance_tasks(*, instance_id: uuid.UUID) -> list[HumanTask]:
     return list(
-        HumanTask.objects.filter(instance__instance_id=instance_id).order_by("created_at", "id")
+        HumanTask.objects.filter(instance__instance_id=instance_id)
+        .select_related("assignee_user", "assignee_group")
+        .order_by("created_at", "id")
     )
 
 
@@ -360,7 +363,7 @@ def event_titles(events: list[Event]) -> dict[uuid.UUID, str]:
 
 def instance_names(instance_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
     return {
-        iid: name or "unknown workflow"
+        iid: workflow_label(name)
         for iid, name in WorkflowInstance.objects.filter(instance_id__in=instance_ids).values_list(
             "instance_id", "workflow_name"
         )

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from pages.htmx import HtmxHttpRequest, page_or_partial
 from workflows import actions, outbox
 from workflows import selectors as core
+from workflows.labels import People, step_label, workflow_label
 from workflows.models import HumanTask, OutboxCommand, WorkflowInstance
 from workflows.roles import can_manage, console_admin, console_reader
 from workflows.timeline import TIMELINE_KINDS, Kind, timeline_entries
@@ -52,6 +53,7 @@ def instance_list(request: HtmxHttpRequest) -> HttpResponse:
     filters = form.filters()
     page = selectors.instance_page(filters=filters, cursor=request.GET.get("cursor"))
     context = {
+        "people": People.of(i.initiator for i in page.items),
         "form": form,
         "filters": filters,
         "page": page,
@@ -151,8 +153,18 @@ def instance_detail(request: HtmxHttpRequest, instance_id: uuid.UUID) -> HttpRes
     steps = selectors.instance_steps(instance_id=instance_id)
     tasks = selectors.instance_tasks(instance_id=instance_id)
     now = selectors.now()
+    commands = core.latest_commands(instance_id=instance_id)
     context: dict[str, Any] = {
         "instance": instance,
+        "people": People.of(
+            [
+                instance.initiator,
+                instance.canceled_by,
+                instance.paused_by,
+                *(t.assignee for t in tasks),
+                *(c.command.actor for c in commands),
+            ]
+        ),
         "timeline": core.instance_timeline(
             instance_id=instance_id, viewer=request.user, kinds=kinds
         ),
@@ -168,7 +180,7 @@ def instance_detail(request: HtmxHttpRequest, instance_id: uuid.UUID) -> HttpRes
         ),
         "can_manage": can_manage(request.user),
         "actions": actions.allowed_actions(instance),
-        "engine_commands": core.latest_commands(instance_id=instance_id),
+        "engine_commands": commands,
         "now": now,
         "nav_active": "instances",
     }
@@ -372,10 +384,16 @@ def history(request: HtmxHttpRequest) -> HttpResponse:
     form = HistoryFilterForm(request.GET or None, names=selectors.history_names())
     filters = form.filters()
     page = Paginator(selectors.task_history(filters=filters), 50).get_page(request.GET.get("page"))
+    # The page's names at once (two queries, whatever its number of rows).
+    people = People.of(
+        name
+        for t in page.object_list
+        for name in (t.completed_by, t.assignee, t.last_reassigned_by)
+    )
     return render(
         request,
         page_or_partial(request, "workflows_ui/history.html", "results"),
-        {"form": form, "page": page, "nav_active": "history"},
+        {"form": form, "page": page, "people": people, "nav_active": "history"},
     )
 
 
@@ -398,14 +416,15 @@ def _audit_entries(events: list[Any], *, viewer: Any) -> list[tuple[Any, str]]:
     events = core.events_for(events, viewer=viewer)
     titles = selectors.event_titles(events)
     names = selectors.instance_names({e.instance_id for e in events})
-    entries = timeline_entries(events, titles)
+    entries = timeline_entries(events, titles, names=core.timeline_people(events))
     entries.reverse()  # newest first, as the page lists them
-    return [(entry, names.get(entry.event.instance_id, "unknown workflow")) for entry in entries]
+    return [(entry, names.get(entry.event.instance_id, "Unknown workflow")) for entry in entries]
 
 
 @console_reader
 def person_activity(request: HtmxHttpRequest, username: str) -> HttpResponse:
     activity = selectors.person_activity(username=username)
+    person = People.of([username])[username]
     completed = Paginator(activity.completed, 25).get_page(request.GET.get("page"))
     actions = list(activity.actions[:100])
     return render(
@@ -413,6 +432,7 @@ def person_activity(request: HtmxHttpRequest, username: str) -> HttpResponse:
         "workflows_ui/person.html",
         {
             "activity": activity,
+            "person": person,
             "completed": completed,
             "entries": _audit_entries(actions, viewer=request.user),
             "nav_active": "history",
@@ -431,7 +451,7 @@ def report(request: HtmxHttpRequest) -> HttpResponse:
     status_chart = charts.bar_chart(
         [
             (
-                r.workflow_name or "unknown",
+                workflow_label(r.workflow_name),
                 [(s, n, f"status-{s}") for s, n in r.status_counts() if n],
             )
             for r in data.workflows
@@ -439,7 +459,10 @@ def report(request: HtmxHttpRequest) -> HttpResponse:
     )
     cycle_chart = charts.bar_chart(
         [
-            (f"{r.workflow_name} · {r.step_name}", [("median", r.median_cycle or 0, "median")])
+            (
+                f"{workflow_label(r.workflow_name)} · {step_label(r.step_name)}",
+                [("median", r.median_cycle or 0, "median")],
+            )
             for r in data.steps
         ],
         value_text="duration",
@@ -469,7 +492,11 @@ def export_instances(request: HttpRequest) -> StreamingHttpResponse:
     form = InstanceFilterForm(request.GET or None, workflow_names=selectors.workflow_names())
     qs = selectors.instance_list(filters=form.filters()).order_by("-started_at", "-id")
     return exports.export(
-        kind="instances", queryset=qs, fields=exports.INSTANCE_FIELDS, stamp=selectors.now()
+        kind="instances",
+        queryset=qs,
+        fields=exports.INSTANCE_FIELDS,
+        stamp=selectors.now(),
+        human=exports.INSTANCE_HUMAN,
     )
 
 
@@ -478,7 +505,11 @@ def export_tasks(request: HttpRequest) -> StreamingHttpResponse:
     filters = HistoryFilterForm(request.GET or None).filters()
     qs = selectors.task_history(filters=filters)
     return exports.export(
-        kind="tasks", queryset=qs, fields=exports.TASK_FIELDS, stamp=selectors.now()
+        kind="tasks",
+        queryset=qs,
+        fields=exports.TASK_FIELDS,
+        stamp=selectors.now(),
+        human=exports.TASK_HUMAN,
     )
 
 

@@ -45,7 +45,10 @@ def test_admin_cancels_and_task_leaves_the_inbox(live_server, browser) -> None:
     admin.get_by_role("button", name="Yes, cancel the workflow").click()
     admin.wait_for_url(f"{base}/workflows/{iid}/")
     admin.get_by_text("Workflow canceled.").wait_for()
-    assert "admin canceled the workflow at step 'approve': Request withdrawn" in admin.content()
+    assert (
+        "Ada Admin</span> canceled the workflow at step 'Approve': Request withdrawn"
+        in admin.content()
+    )
 
     assert WorkflowInstance.objects.get(instance_id=iid).status == "canceled"
     assert HumanTask.objects.get(task_id=tid).status == "canceled"

@@ -17,7 +17,7 @@ from django.urls import reverse
 from demo.users import demo_password, ensure_demo_users
 from tests.support import events as b
 from workflows.models import WorkflowInstance
-from workflows_ui import charts, selectors
+from workflows_ui import charts, exports, selectors
 
 pytestmark = pytest.mark.django_db
 
@@ -87,18 +87,18 @@ def test_step_chart_rows(complex_instance) -> None:
     chart = chart_for(complex_instance)
     rows = {r.label: r for r in chart.rows}
     assert list(rows) == [
-        "fetch",
-        "review",
+        "Fetch",
+        "Review",
         "task: Review it",
-        "score",
-        "validate",
-        "validate (attempt 2)",
-        "charge",
+        "Score",
+        "Validate",
+        "Validate (attempt 2)",
+        "Charge",
     ]
     # The axis spans the instance: 0 to 16 minutes over the plot width.
     assert (chart.end - chart.start).total_seconds() == 16 * 60
     per_minute = chart.plot_w / 16
-    fetch, score = rows["fetch"], rows["score"]
+    fetch, score = rows["Fetch"], rows["Score"]
     assert fetch.x == chart.label_w
     assert fetch.width == pytest.approx(10 * per_minute)
     # Parallel: score starts inside fetch's bar and ends before it.
@@ -106,7 +106,7 @@ def test_step_chart_rows(complex_instance) -> None:
     assert fetch.x < score.x < score.x + score.width < fetch.x + fetch.width
     assert score.y != fetch.y
     # Retries: one row per attempt, the first failed.
-    first, second = rows["validate"], rows["validate (attempt 2)"]
+    first, second = rows["Validate"], rows["Validate (attempt 2)"]
     assert (first.status, first.retry_count, first.error) == (
         "failed",
         1,
@@ -115,8 +115,8 @@ def test_step_chart_rows(complex_instance) -> None:
     assert (second.status, second.attempt) == ("completed", 2)
     assert second.x > first.x + first.width
     # The failure.
-    assert rows["charge"].status == "failed"
-    assert rows["charge"].error == "PaymentError: card declined"
+    assert rows["Charge"].status == "failed"
+    assert rows["Charge"].error == "PaymentError: card declined"
     # The human wait, its reassignment and its due date.
     task = rows["task: Review it"]
     assert (task.kind, task.status, task.duration_seconds) == ("task", "completed", 8 * 60)
@@ -145,18 +145,22 @@ def test_instance_page_draws_chart_table_error_and_timeline(complex_instance) ->
     assert html.count('class="bar status-failed') == 2
     assert 'class="reassign"' in html
     assert 'class="due overdue"' in html
-    assert '<th scope="row">validate (attempt 2)' in html
+    assert '<th scope="row">Validate (attempt 2)' in html
     assert "<summary>Stack trace</summary>" in html
     assert "Traceback (most recent call last):" in html
-    assert "alice reassigned &#x27;Review it&#x27; to bob" in html
+    # People by full name, username on hover; no raw names in the sentence.
     assert (
-        "Step &#x27;validate&#x27; failed after 1 retry: TimeoutError: Connection timeout" in html
+        '<span class="person" title="alice">Alice Martin</span> reassigned &#x27;Review it&#x27; '
+        'to <span class="person" title="bob">Bob Chen</span>'
+    ) in html
+    assert (
+        "Step &#x27;Validate&#x27; failed after 1 retry: TimeoutError: Connection timeout" in html
     )
     # The timeline filter returns the partial only, for HTMX.
     partial = client.get(url, {"kind": "task"}, HTTP_HX_REQUEST="true").content.decode()
     assert "<html" not in partial
-    assert "alice reassigned" in partial
-    assert "Step &#x27;validate&#x27;" not in partial
+    assert "Alice Martin</span> reassigned" in partial
+    assert "Step &#x27;Validate&#x27;" not in partial
 
 
 # --- CSV ------------------------------------------------------------------------------------
@@ -249,7 +253,7 @@ def test_a_step_open_when_the_instance_ended_ends_with_it(ending: str, status: s
     }[ending]
     b.ingest([end])
     chart = chart_for(iid)
-    for label in ("approve", "fetch"):  # the human step and the automatic one
+    for label in ("Approve", "Fetch"):  # the human step and the automatic one
         row = next(r for r in chart.rows if r.label == label)
         assert (row.status, row.running, row.end) == (status, False, b.at(5))
         assert row.x + row.width == pytest.approx(chart.plot_right)
@@ -268,3 +272,38 @@ def test_instance_page_draws_a_canceled_step_as_canceled() -> None:
     assert 'class="bar status-canceled"' in gantt
     assert "status-running" not in gantt and " running" not in gantt
     assert "still running" not in html
+
+
+def test_exports_add_human_columns_after_the_machine_ones(complex_instance) -> None:
+    """The machine columns keep their order (a contract); the labels follow them."""
+    client = manager_client()  # the demo people: alice is Alice Martin, bob Bob Chen
+    instances = read_csv(client.get(reverse("workflows_ui:export_instances")))
+    machine = [label for _, label in exports.INSTANCE_FIELDS]
+    assert instances[0] == [*machine, "workflow_label", "current_step_label", "initiator_name"]
+    row = dict(zip(instances[0], instances[1], strict=True))
+    assert (row["workflow"], row["workflow_label"]) == ("expense_approval", "Expense approval")
+
+    tasks = read_csv(client.get(reverse("workflows_ui:export_tasks")))
+    machine = [label for _, label in exports.TASK_FIELDS]
+    assert tasks[0][: len(machine)] == machine
+    task = dict(zip(tasks[0], tasks[1], strict=True))
+    assert (task["step"], task["step_label"]) == ("review", "Review")
+    assert (task["completed_by"], task["completed_by_name"]) == ("bob", "Bob Chen")
+    assert (task["assignee"], task["assignee_name"]) == ("bob", "Bob Chen")
+    assert (task["last_reassigned_by"], task["last_reassigned_by_name"]) == (
+        "alice",
+        "Alice Martin",
+    )
+    assert task["priority_label"] == "Normal"
+
+    events = read_csv(
+        client.get(
+            reverse("workflows_ui:export_events"),
+            {"instance": str(complex_instance), "scope": "all"},
+        )
+    )
+    assert events[0] == [*(label for _, label in exports.EVENT_FIELDS), "description"]
+    described = {r[2]: r[-1] for r in events[1:]}
+    assert described["HumanTaskReassigned"] == "Alice Martin reassigned 'Review it' to Bob Chen"
+    assert described["HumanTaskCompleted"] == "Bob Chen completed 'Review it'"
+    assert any(r[-1].startswith("Step 'Charge' failed") for r in events[1:])

@@ -25,14 +25,14 @@ CASES = [
     (
         b.started(IID, 0, user_id="alice", tenant_id=None),
         "token:engine",
-        "Workflow expense_approval 1.0.0 started by alice",
+        "Workflow Expense approval 1.0.0 started by alice",
         "alice",
         "workflow",
     ),
     (
         b.completed(IID, 60, final_step="approve", duration_seconds=3600),
         "token:engine",
-        "Workflow completed at step 'approve' in 1 h",
+        "Workflow completed at step 'Approve' in 1 h",
         "engine",
         "workflow",
     ),
@@ -46,7 +46,7 @@ CASES = [
             stack_trace="Traceback...",
         ),
         "token:engine",
-        "Workflow failed at step 'validate': ConnectionError: Database connection failed",
+        "Workflow failed at step 'Validate': ConnectionError: Database connection failed",
         "engine",
         "workflow",
     ),
@@ -60,35 +60,35 @@ CASES = [
             current_step="review",
         ),
         "dashboard:admin",
-        "admin canceled the workflow at step 'review': Request withdrawn",
+        "admin canceled the workflow at step 'Review': Request withdrawn",
         "admin",
         "workflow",
     ),
     (
         b.ev("WorkflowPaused", IID, 5, reason="Awaiting data", paused_at_step="ingest"),
         "dashboard:admin",
-        "admin paused the workflow at step 'ingest': Awaiting data",
+        "admin paused the workflow at step 'Ingest': Awaiting data",
         "admin",
         "workflow",
     ),
     (
         b.ev("WorkflowResumed", IID, 6, resumed_by="admin", resuming_at_step="ingest"),
         "dashboard:admin",
-        "admin resumed the workflow at step 'ingest'",
+        "admin resumed the workflow at step 'Ingest'",
         "admin",
         "workflow",
     ),
     (
         b.step_started(IID, 1, "validate", step_type="MACHINE"),
         "token:engine",
-        "Step 'validate' started (machine)",
+        "Step 'Validate' started (machine)",
         "engine",
         "step",
     ),
     (
         b.step_completed(IID, 2, "validate", duration_seconds=1.5),
         "token:engine",
-        "Step 'validate' completed in 1.5 s",
+        "Step 'Validate' completed in 1.5 s",
         "engine",
         "step",
     ),
@@ -97,14 +97,14 @@ CASES = [
             IID, 2, "validate", error="Connection timeout", error_type="TimeoutError", retry_count=3
         ),
         "token:engine",
-        "Step 'validate' failed after 3 retries: TimeoutError: Connection timeout",
+        "Step 'Validate' failed after 3 retries: TimeoutError: Connection timeout",
         "engine",
         "step",
     ),
     (
         b.ev("StepSkipped", IID, 2, step_name="notify", reason="Notifications off"),
         "token:engine",
-        "Step 'notify' skipped: Notifications off",
+        "Step 'Notify' skipped: Notifications off",
         "engine",
         "step",
     ),
@@ -172,7 +172,7 @@ def test_title_falls_back_when_unknown_and_from_assignee_is_named() -> None:
         b.task_reassigned(IID, 4, "approve", TID, from_assignee="alice", to_assignee="carol")
     )
     assert (
-        describe(event).sentence == "Task the task of step 'approve' reassigned from alice to carol"
+        describe(event).sentence == "Task the task of step 'Approve' reassigned from alice to carol"
     )
     assert describe(event).actor == "engine"
 

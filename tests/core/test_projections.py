@@ -627,7 +627,7 @@ def test_instance_row_exists_without_workflow_started(api_client: Client, iid: s
     f.ingest([f.step_started(iid, 1, "orphan")])
     row = instance(iid)
     assert row.workflow_name == ""
-    assert row.display_name == "unknown workflow"
+    assert row.display_name == "Unknown workflow"
     assert row.started_at is None
     assert row.first_event_at == f.at(1)
     assert row.status == "running"

@@ -173,9 +173,9 @@ def test_the_rule_redacts_other_peoples_task_events_and_keeps_the_rest(world: Wo
     entries = core.instance_timeline(instance_id=world.iid, viewer=world.people.carol)
     hidden = [e for e in entries if e.hidden]
     assert [e.sentence for e in hidden] == [
-        "A task at step 'review' was created",
-        "A task at step 'review' was reassigned",
-        "A task at step 'review' was completed",
+        "A task at step 'Review' was created",
+        "A task at step 'Review' was reassigned",
+        "A task at step 'Review' was completed",
     ]
     assert {e.actor for e in hidden} == {HIDDEN_ACTOR}
     assert not any(e.actor_links for e in hidden)
@@ -200,7 +200,7 @@ def test_task_page_shows_only_my_task_in_the_timeline(world: World) -> None:
     html = _text(page)
     assert_none(html, ALICE, "carol's task page")
     assert_all(html, CAROL, "carol's task page", ["title", "reason", "reassigned_by"])
-    assert "A task at step &#x27;review&#x27; was completed" in html
+    assert "A task at step &#x27;Review&#x27; was completed" in html
     # ... and alice, on her own task, sees hers but not carol's.
     html = _text(world.client(world.people.alice).get(f"/tasks/{world.alice_task}/"))
     assert_none(html, CAROL, "alice's task page")
@@ -224,7 +224,7 @@ def test_task_page_partials_and_refused_forms_show_no_other_task(world: World) -
         assert response.status_code in (200, 422), name
         assert_none(_text(response), ALICE, name)
     # The full page that a refused form renders holds the timeline, redacted.
-    assert "A task at step &#x27;review&#x27; was created" in _text(responses["complete (page)"])
+    assert "A task at step &#x27;Review&#x27; was created" in _text(responses["complete (page)"])
 
 
 def test_other_peoples_task_page_is_a_404(world: World) -> None:
@@ -253,7 +253,8 @@ def test_live_banner_of_a_task_that_left_my_sight_names_nobody(world: World) -> 
     assert fragments.GONE_BANNER in banner
     assert "MARK-MOVED-AWAY" not in banner and "admin" not in banner and "alice" not in banner
     # alice, who may see it now, is told the whole story.
-    assert "admin reassigned this task to alice" in fragments.task_banner(task, world.people.alice)
+    told = fragments.task_banner(task, world.people.alice)
+    assert "Ada Admin reassigned this task to Alice Martin" in told
 
 
 # --- the API ---------------------------------------------------------------------------------

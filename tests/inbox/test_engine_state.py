@@ -69,7 +69,7 @@ def test_completing_a_task_of_a_paused_workflow_is_refused_and_nothing_is_stored
         actions.complete_task(task=task, user=people.alice, form_data=None, comment="done")
     assert counts() == before
     assert reload(task).status == HumanTask.Status.OPEN
-    assert refused.value.message.startswith("This workflow is paused by admin since ")
+    assert refused.value.message.startswith("This workflow is paused by Ada Admin since ")
     assert refused.value.message.endswith(
         ": waiting for the auditor. The task can be completed when it resumes."
     )
@@ -125,7 +125,7 @@ def test_a_task_of_a_canceled_workflow_is_refused_with_the_workflow_s_words(
         actions.complete_task(task=task, user=people.alice, form_data=None)
     assert counts() == before
     assert re.fullmatch(
-        r"This workflow was canceled by admin on .+: duplicate\. "
+        r"This workflow was canceled by Ada Admin on .+: duplicate\. "
         r"Its tasks can no longer be completed\.",
         refused.value.message,
     )
@@ -148,7 +148,7 @@ def test_a_failed_workflow_gives_its_error_summary(people: People) -> None:
     with pytest.raises(actions.WorkflowNotActive) as refused:
         actions.complete_task(task=task, user=people.alice, form_data=None)
     message = refused.value.message
-    assert " at step charge: PaymentError: card declined. " in message
+    assert " at step Charge: PaymentError: card declined. " in message
     assert "Traceback" not in message
     assert message.startswith("This workflow failed on ")
 
@@ -177,7 +177,7 @@ def test_task_page_of_a_paused_workflow_shows_the_banner_and_holds_the_form(
     html = as_user(people.alice).get(f"/tasks/{task.task_id}/").content.decode()
     banner = html[html.index('id="workflow-state"') :]
     banner = banner[: banner.index("</div>")]
-    assert "This workflow is paused by admin since " in banner
+    assert "This workflow is paused by Ada Admin since " in banner
     assert ": audit &lt;b&gt;first&lt;/b&gt;. The task can be completed when it resumes." in banner
     assert "data-hold-complete" in tag(html, "workflow-state")
     form = complete_form(html)
@@ -206,7 +206,7 @@ def test_task_page_of_an_ended_workflow_says_how_it_ended(people: People, ending
     at = task.created_at + timedelta(minutes=1)
     if ending == "canceled":
         actions.cancel_instance(instance_id=task.instance_id, user=people.admin, reason="dup")
-        words = "This workflow was canceled by admin on "
+        words = "This workflow was canceled by Ada Admin on "
     else:
         f.ingest([f.workflow_failed(task.instance_id, at, error="disk full")])
         words = "This workflow failed on "
@@ -228,7 +228,7 @@ def test_page_completion_of_a_paused_workflow_is_409_and_keeps_what_was_typed(
     assert response.status_code == 409
     html = response.content.decode()
     assert counts() == before
-    assert "Not completed: This workflow is paused by admin since " in html
+    assert "Not completed: This workflow is paused by Ada Admin since " in html
     assert 'value="412"' in tag(html, "id_f_amount")
     assert "Checked the receipt</textarea>" in html
     assert " disabled" in tag(html, "id_comment")
@@ -254,7 +254,7 @@ def test_page_completion_of_a_canceled_workflow_says_it_was_canceled(people: Peo
     client = as_user(people.alice)
     response = client.post(f"/tasks/{task.task_id}/complete/", {"comment": "x"}, follow=True)
     html = response.content.decode()
-    assert "This workflow was canceled by admin on " in html
+    assert "This workflow was canceled by Ada Admin on " in html
     assert reload(task).status == HumanTask.Status.CANCELED
 
 
@@ -273,7 +273,7 @@ def test_api_completion_of_a_paused_workflow_is_409_conflict_out(people: People)
     assert response.status_code == 409
     body = response.json()
     assert set(body) == {"detail", "task"}
-    assert body["detail"].startswith("This workflow is paused by admin since ")
+    assert body["detail"].startswith("This workflow is paused by Ada Admin since ")
     assert body["task"]["task_id"] == str(task.task_id)
     assert body["task"]["status"] == "open"
     assert counts() == before
@@ -286,7 +286,7 @@ def test_api_completion_of_a_canceled_workflow_is_409_in_the_workflow_s_words(
     actions.cancel_instance(instance_id=task.instance_id, user=people.admin, reason="dup")
     response = api_complete(as_user(people.alice), task)
     assert response.status_code == 409
-    assert response.json()["detail"].startswith("This workflow was canceled by admin on ")
+    assert response.json()["detail"].startswith("This workflow was canceled by Ada Admin on ")
     assert response.json()["task"]["status"] == "canceled"
 
 

@@ -104,8 +104,9 @@ def test_a_second_completion_names_who_did_it_and_when(people: People) -> None:
     assert counts() == before
     assert response.redirect_chain == [(f"/tasks/{task.task_id}/", 302)]
     html = text(response)
-    assert re.search(r"bob already completed this task at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d", html)
-    assert "<strong>bob</strong> completed this task" in html  # the page shows the state now
+    assert re.search(r"Bob Chen already completed this task at \d{4}-\d\d-\d\d \d\d:\d\d:\d", html)
+    # The page shows the state now, the person by full name.
+    assert '<strong><span class="person" title="bob">Bob Chen</span></strong> completed' in html
     assert "Complete task</button>" not in html
     assert reload(task).comment == "paid"
 
@@ -118,7 +119,7 @@ def test_a_stale_completion_loses_to_a_reassignment(people: People) -> None:
     with pytest.raises(actions.TaskConflict) as lost:
         actions.complete_task(task=stale, user=people.alice, form_data=None)
     assert re.fullmatch(
-        r"bob reassigned this task to user:bob at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\.",
+        r"Bob Chen claimed this task at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\.",
         str(lost.value),
     )
     assert counts() == before
@@ -129,7 +130,7 @@ def test_a_stale_completion_through_the_view_is_refused(people: People) -> None:
     task = make_task(assignee="finance")
     stale = HumanTask.objects.get(pk=task.pk)
     actions.complete_task(task=reload(task), user=people.bob, form_data=None)
-    with pytest.raises(actions.TaskConflict, match="bob already completed this task"):
+    with pytest.raises(actions.TaskConflict, match="Bob Chen already completed this task"):
         actions.complete_task(task=stale, user=people.alice, form_data=None)
     assert Event.objects.filter(type="HumanTaskCompleted").count() == 1
 
@@ -155,14 +156,16 @@ def test_reassign_to_a_person(people: People) -> None:
         "alice",
         "Bob knows this supplier",
     )
-    assert "Reassigned “Check the invoice” to bob." in text(response)
+    assert "Reassigned “Check the invoice” to Bob Chen." in text(response)
     assert row_ids(text(alice.get("/"))) == []
     assert row_ids(text(alice.get("/done/"))) == [str(task.task_id)]
     bob_inbox = text(as_user(people.bob).get("/"))
     assert row_ids(bob_inbox) == [str(task.task_id)]
     page = text(as_user(people.bob).get(f"/tasks/{task.task_id}/"))
     assert (
-        "<dt>Reassigned</dt><dd>1 time; last from alice, by alice: “Bob knows this supplier”</dd>"
+        "<dt>Reassigned</dt><dd>1 time; last from "
+        '<span class="person" title="alice">Alice Martin</span>, '
+        'by <span class="person" title="alice">Alice Martin</span>: “Bob knows this supplier”</dd>'
         in page
     )
 
@@ -188,7 +191,7 @@ def test_reassign_to_a_team(people: People) -> None:
         ({"to_assignee": "bob", "reason": ""}, "This field is required."),
         ({"to_assignee": "bob", "reason": "   "}, "This field is required."),
         ({"to_assignee": "", "reason": "x"}, "This field is required."),
-        ({"to_assignee": "alice", "reason": "x"}, "already assigned to alice"),
+        ({"to_assignee": "alice", "reason": "x"}, "already assigned to Alice Martin"),
     ],
 )
 def test_reassign_refusals(people: People, data: dict[str, str], field_error: str) -> None:
@@ -229,11 +232,11 @@ def test_claim_then_release(people: People) -> None:
         "user:bob",
         "bob",
     )
-    assert p["reason"] == "Claimed from the legal queue"
+    assert p["reason"] == "Claimed from the Legal queue"
     assert response.redirect_chain == [(f"/tasks/{task.task_id}/", 302)]
     html = text(response)
     assert "“Review NDA” is yours now." in html
-    assert "Release to legal</button>" in html
+    assert "Release to Legal</button>" in html
     assert row_ids(text(bob.get("/"))) == [str(task.task_id)]
     assert row_ids(text(bob.get("/queues/"))) == []
 
@@ -266,7 +269,7 @@ def test_claiming_what_someone_else_just_claimed(people: People) -> None:
     task = make_task(assignee="finance", title="Popular task")
     stale = HumanTask.objects.get(pk=task.pk)
     actions.claim_task(task=reload(task), user=people.alice)
-    with pytest.raises(actions.TaskConflict, match="alice reassigned this task to user:alice"):
+    with pytest.raises(actions.TaskConflict, match="Alice Martin claimed this task"):
         actions.claim_task(task=stale, user=people.bob)
 
 
@@ -331,7 +334,7 @@ def test_bulk_reassign(people: People) -> None:
     )
     html = text(response)
     assert counts() == (before[0] + 2, before[1] + 2)
-    assert "✓ Reassigned “One” to bob." in html and "✓ Reassigned “Two” to bob." in html
+    assert "✓ Reassigned “One” to Bob Chen." in html and "✓ Reassigned “Two” to Bob Chen." in html
     assert row_ids(html) == [str(keep.task_id)]
     assert set(row_ids(text(as_user(people.bob).get("/")))) == {str(one.task_id), str(two.task_id)}
     reasons = {e.payload["reason"] for e in Event.objects.filter(type="HumanTaskReassigned")}
@@ -381,7 +384,7 @@ def test_api_complete_then_409(people: People) -> None:
     response = api(as_user(people.alice), task, "complete", {"comment": "again"})
     assert response.status_code == 409
     body = response.json()
-    assert body["detail"].startswith("bob already completed this task at ")
+    assert body["detail"].startswith("Bob Chen already completed this task at ")
     assert body["task"]["status"] == "completed" and body["task"]["comment"] == "via API"
     assert counts() == before
 
@@ -435,7 +438,7 @@ def test_bulk_on_a_task_completed_meanwhile_names_who(people: People) -> None:
             "/tasks/bulk/", {"action": "claim", "task": [str(task.task_id)]}, HTTP_HX_REQUEST="true"
         )
     )
-    assert re.search(r"✗ “Shared”: alice already completed this task at \d{4}-", html)
+    assert re.search(r"✗ “Shared”: Alice Martin already completed this task at \d{4}-", html)
 
 
 def test_bulk_claim_keeps_the_lists_filters(people: People) -> None:

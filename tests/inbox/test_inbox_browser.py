@@ -148,7 +148,7 @@ def test_a_group_member_claims_a_queue_task(people: People, new_page: Any) -> No
     row.get_by_role("button", name="Claim").click()
     page.wait_for_url(f"**/tasks/{task.task_id}/")
     assert "“Review the NDA” is yours now." in page.locator(".messages").inner_text()
-    assert page.get_by_role("button", name="Release to legal").is_visible()
+    assert page.get_by_role("button", name="Release to Legal").is_visible()
     page.get_by_role("link", name=re.compile("My tasks")).first.click()
     page.wait_for_url(re.compile(r"/$"))
     assert rows(page) == ["Review the NDA"]
@@ -189,7 +189,7 @@ def test_a_reassigned_task_appears_in_the_new_assignees_inbox(
     alice.get_by_role("button", name="Reassign", exact=True).click()
     alice.wait_for_url(re.compile(r"/$"))
     assert (
-        "Reassigned “Check the supplier contract” to bob."
+        "Reassigned “Check the supplier contract” to Bob Chen."
         in alice.locator(".messages").inner_text()
     )
     assert rows(alice) == []
@@ -198,7 +198,7 @@ def test_a_reassigned_task_appears_in_the_new_assignees_inbox(
     sign_in(bob, "bob")
     assert rows(bob) == ["Check the supplier contract"]
     bob.get_by_role("link", name="Check the supplier contract").click()
-    assert "1 time; last from alice" in bob.locator("dl.facts").first.inner_text()
+    assert "1 time; last from Alice Martin" in bob.locator("dl.facts").first.inner_text()
 
 
 def test_keyboard_moves_between_tasks_and_opens_one(people: People, new_page: Any) -> None:

@@ -66,9 +66,9 @@ def test_each_schema_type_gets_its_field_and_widget() -> None:
     assert isinstance(f["f_decision"].widget, forms.Select)
     assert f["f_decision"].choices == [  # type: ignore[attr-defined]
         ("", "Choose…"),
-        ("approve", "approve"),
-        ("reject", "reject"),
-        ("escalate", "escalate"),
+        ("approve", "Approve"),
+        ("reject", "Reject"),
+        ("escalate", "Escalate"),
     ]
     assert isinstance(f["f_amount"], forms.FloatField)
     assert isinstance(f["f_nights"], forms.IntegerField)
@@ -340,3 +340,93 @@ def test_the_api_validates_form_data_against_the_schema(alice: Client, task: Hum
     fields = {e["field"] for e in response.json()["errors"]}
     assert fields == {"decision", "amount"}
     assert counts() == before
+
+
+# --- choice labels from the schema ------------------------------------------------------------
+
+CHOICES: dict[str, Any] = {
+    "type": "object",
+    "required": ["verdict", "route", "risk"],
+    "properties": {
+        "verdict": {
+            "title": "Verdict",
+            "oneOf": [
+                {"const": "approve", "title": "Approve the expense"},
+                {"const": "request_changes", "title": "Ask for changes"},
+            ],
+        },
+        "route": {
+            "type": "string",
+            "enum": ["fast_track", "normal"],
+            "x-enumNames": ["Fast track (same day)", "Normal"],
+            "x-widget": "radio",
+        },
+        "risk": {"type": "string", "enum": ["low", "very_high"], "default": "low"},
+        "tier": {"type": "integer", "oneOf": [{"const": 1, "title": "Bronze"}, {"const": 2}]},
+    },
+}
+
+
+def test_choices_are_labelled_from_the_schema_and_keep_their_values() -> None:
+    f = CompletionForm(schema=CHOICES).fields
+    assert f["f_verdict"].choices == [  # type: ignore[attr-defined]
+        ("", "Choose…"),
+        ("approve", "Approve the expense"),
+        ("request_changes", "Ask for changes"),
+    ]
+    assert isinstance(f["f_route"].widget, forms.RadioSelect)
+    assert f["f_route"].choices == [  # type: ignore[attr-defined]
+        ("fast_track", "Fast track (same day)"),
+        ("normal", "Normal"),
+    ]
+    # No title: the value humanised; a default is preselected, so no empty choice.
+    assert f["f_risk"].choices == [("low", "Low"), ("very_high", "Very high")]  # type: ignore[attr-defined]
+    assert f["f_tier"].choices == [("", "—"), ("1", "Bronze"), ("2", "2")]  # type: ignore[attr-defined]
+    form = CompletionForm(
+        {
+            "f_verdict": "request_changes",
+            "f_route": "fast_track",
+            "f_risk": "very_high",
+            "f_tier": "1",
+        },
+        schema=CHOICES,
+    )
+    assert form.is_valid(), form.errors
+    assert form.form_data() == {
+        "verdict": "request_changes",
+        "route": "fast_track",
+        "risk": "very_high",
+        "tier": 1,
+    }
+
+
+def test_a_choice_without_a_default_starts_unselected_and_must_be_made() -> None:
+    html = str(CompletionForm(schema=CHOICES)["f_verdict"]) + str(
+        CompletionForm(schema=CHOICES)["f_route"]
+    )
+    assert "checked" not in html  # no radio preselected
+    assert '<option value="" selected>Choose…</option>' in html
+    assert 'value="low" selected' in str(CompletionForm(schema=CHOICES)["f_risk"])
+    form = CompletionForm({"f_risk": "low"}, schema=CHOICES)
+    assert not form.is_valid()
+    assert set(form.errors) >= {"f_verdict", "f_route"}
+
+
+def test_the_page_and_the_outcome_show_the_choice_labels(alice: Client, people: People) -> None:
+    task = make_task(title="Decide", form_schema=CHOICES)
+    html = text(alice.get(f"/tasks/{task.task_id}/"))
+    assert ">Ask for changes</option>" in html and " Fast track (same day)</label>" in html
+    assert '<fieldset class="choices"><legend>Route' in html  # radios are a named group
+    response = alice.post(
+        f"/tasks/{task.task_id}/complete/",
+        {"f_verdict": "request_changes", "f_route": "fast_track", "f_risk": "very_high"},
+    )
+    assert response.status_code == 302
+    stored = reload(task).form_data
+    assert stored is not None and stored["verdict"] == "request_changes"  # the value is stored
+    done = text(alice.get(f"/tasks/{task.task_id}/"))
+    outcome = done.split('id="task-outcome"')[1].split("</section>")[0]
+    assert "<dt>Verdict</dt><dd>Ask for changes</dd>" in outcome
+    assert "<dt>Route</dt><dd>Fast track (same day)</dd>" in outcome
+    assert "<dt>Risk</dt><dd>Very high</dd>" in outcome
+    assert "request_changes" not in outcome and "very_high" not in outcome

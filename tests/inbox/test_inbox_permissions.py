@@ -157,7 +157,8 @@ def test_a_task_i_handed_on_is_readable_but_not_actionable(
     task = tasks["personal"]
     actions.reassign_task(task=task, user=people.alice, to_assignee="carol", reason="hr")
     alice = client_for(people, "alice")
-    assert "assigned to carol" in text(alice.get(f"/tasks/{task.task_id}/"))
+    page = text(alice.get(f"/tasks/{task.task_id}/"))
+    assert 'assigned to <span class="person" title="carol">Carol Diaz</span>' in page
     before = counts()
     assert post_action(alice, task, "complete").status_code == 404
     assert counts() == before

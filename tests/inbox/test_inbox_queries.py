@@ -140,3 +140,73 @@ def test_the_check_catches_an_n_plus_1(
     (small, _), (large, _), _ = measure(url, htmx=True)
     assert large > small
     assert large > PARTIAL_MAX
+
+
+# --- Done: people by full name, without a query per row -------------------------------------
+
+
+def add_handed_on(user: User, n: int) -> None:
+    """n tasks ``user`` handed on: each reassigned to a person of its own (with a full name)
+    or released to a team, as the events and the projection record it."""
+    from workflows.models import Event
+
+    now = timezone.now()
+    others = [
+        User.objects.create_user(
+            f"person-{uuid.uuid4().hex[:8]}", first_name="Pat", last_name=f"N{i}"
+        )
+        for i in range(n)
+    ]
+    team, _ = Group.objects.get_or_create(name="finance_ops")
+    instances = WorkflowInstance.objects.bulk_create(
+        WorkflowInstance(instance_id=uuid.uuid4(), workflow_name="expense_approval")
+        for _ in range(n)
+    )
+    tasks = [
+        HumanTask(
+            task_id=uuid.uuid4(),
+            instance=instance,
+            step_name="finance_review",
+            assignee=f"group:{team.name}" if i % 2 else others[i].username,
+            assignee_user=None if i % 2 else others[i],
+            assignee_group=team if i % 2 else None,
+            previous_assignee=f"user:{user.username}",
+            last_reassigned_by=user.username,
+            last_reassigned_at=now - timedelta(minutes=i),
+            reassignment_count=1,
+            created_at=now - timedelta(hours=1),
+        )
+        for i, instance in enumerate(instances)
+    ]
+    HumanTask.objects.bulk_create(tasks)
+    Event.objects.bulk_create(
+        Event(
+            event_id=uuid.uuid4(),
+            type="HumanTaskReassigned",
+            instance_id=t.instance_id,
+            task_id=t.task_id,
+            timestamp=t.last_reassigned_at,
+            payload={},
+            source=f"dashboard:{user.username}",
+            actor=user.username,
+        )
+        for t in tasks
+    )
+
+
+def test_done_names_people_with_no_query_per_row() -> None:
+    user = User.objects.create_user("alice", first_name="Alice", last_name="Martin")
+    add_handed_on(user, 4)
+    small = count_queries(user, "/done/", htmx=True)
+    add_handed_on(user, 20)
+    large, sql = count_queries(user, "/done/", htmx=True)
+    assert small[0] == large, f"{small[0]} queries with 4 rows, {large} with 24:\n{sql}"
+    client = Client()
+    client.force_login(user)
+    body = client.get("/done/", headers={"HX-Request": "true"}).content.decode()
+    assert body.count("data-task-row ") == 24
+    # Reassigned to a person: their full name, username on hover; released: to the team.
+    assert 'now <span class="person" title="person-' in body and ">Pat N" in body
+    assert "Released</span>" in body and "to Finance ops" in body
+    assert "group:finance_ops" not in body and "user:" not in body
+    assert "Expense approval" in body and "Finance review" in body

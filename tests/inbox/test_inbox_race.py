@@ -25,6 +25,9 @@ from tests.support.inbox_world import make_people, make_task
 from workflows import actions
 from workflows.models import Event, HumanTask, OutboxCommand
 
+# The refusal names the winner by full name (make_people's).
+FULL_NAMES = {"alice": "Alice Martin", "bob": "Bob Chen"}
+
 Action = Callable[[HumanTask, User], Any]
 
 
@@ -86,7 +89,7 @@ def test_double_completion_one_wins_one_is_refused(backend: str) -> None:
     ((_loser, refusal),) = losers.items()
     assert isinstance(refusal, actions.TaskConflict), repr(refusal)
     winner = winners[0]
-    assert str(refusal).startswith(f"{winner} already completed this task at ")
+    assert str(refusal).startswith(f"{FULL_NAMES[winner]} already completed this task at ")
     assert Event.objects.filter(type="HumanTaskCompleted", task_id=task.task_id).count() == 1
     assert OutboxCommand.objects.filter(kind="HumanTaskCompleted").count() == 1
     done = HumanTask.objects.get(pk=task.pk)
@@ -112,10 +115,10 @@ def test_complete_against_claim_one_wins(backend: str) -> None:
     after = HumanTask.objects.get(pk=task.pk)
     if outcome["alice"] == "won":
         assert after.status == "completed" and "bob" not in after.assignee
-        assert str(refusal).startswith("alice already completed this task")
+        assert str(refusal).startswith("Alice Martin already completed this task")
     else:
         assert (after.status, after.assignee) == ("open", "user:bob")
-        assert str(refusal).startswith("bob reassigned this task to user:bob")
+        assert str(refusal).startswith("Bob Chen claimed this task")
 
 
 # --- the embedded setup: SQLite in WAL mode, in a file ---------------------------------------
@@ -151,7 +154,7 @@ def test_sqlite_file_database_race(tmp_path: Path) -> None:
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert sorted(report["outcome"].values()) == ["TaskConflict", "won"], report
     winner = next(name for name, r in report["outcome"].items() if r == "won")
-    assert report["refusal"].startswith(f"{winner} already completed this task at ")
+    assert report["refusal"].startswith(f"{FULL_NAMES[winner]} already completed this task at ")
     assert report["completed_events"] == 1
     assert report["outbox"] == 1
     assert report["completed_by"] == winner

@@ -43,6 +43,9 @@ def as_user(user: object) -> Client:
     return c
 
 
+ALICE = '<span class="person" title="alice">Alice Martin</span>'
+
+
 # --- My tasks --------------------------------------------------------------------------------
 
 
@@ -69,13 +72,14 @@ def test_my_tasks_shows_my_open_tasks_with_every_column(alice: Client, people: P
     row = row_html(html, mine)
     assert "Approve laptop purchase" in row
     assert "A 14-inch laptop for the new hire" in row
-    assert "expense_approval" in row
-    assert "manager_approval" in row
+    # Workflow and step as people read them, not their code names.
+    assert "Expense approval" in row and "expense_approval" not in row
+    assert "Manager approval" in row and "manager_approval" not in row
     assert "3 hours ago" in row  # created, relative
     assert f'datetime="{mine.created_at.isoformat()}"' in row  # exact on hover/machine-readable
     assert re.search(r'<time datetime="[^"]+" title="[^"]*\d{4}[^"]*">\s*3 hours ago', row)
     assert "in 2 days" in row or "in 3 days" in row
-    assert '<td data-label="Priority">2</td>' in row
+    assert '<td data-label="Priority"><span class="priority-high">Urgent</span></td>' in row
     assert f'href="/tasks/{mine.task_id}/"' in row
     for hidden in (others, team, done):
         assert hidden.title not in html
@@ -164,8 +168,9 @@ def test_workflow_filter_lists_the_workflows_of_my_tasks(alice: Client) -> None:
     make_task(workflow="expense_approval")
     make_task(assignee="bob", workflow="secret_workflow")
     html = text(alice.get("/", {"workflow": "document_review"}))
-    assert '<option value="document_review" selected>document_review</option>' in html
-    assert '<option value="expense_approval" >expense_approval</option>' in html
+    # The value stays the filter's; the label is the workflow's readable name.
+    assert '<option value="document_review" selected>Document review</option>' in html
+    assert '<option value="expense_approval" >Expense approval</option>' in html
     assert "secret_workflow" not in html
 
 
@@ -256,10 +261,10 @@ def test_team_queue_shows_my_groups_tasks_with_claim(client: Client, people: Peo
     assert hr.title not in html and "Bob's personal task" not in html
     assert '<th scope="col">Team</th>' in html
     row = row_html(html, finance)
-    assert '<td data-label="Team">finance</td>' in row
+    assert '<td data-label="Team">Finance</td>' in row
     assert f'action="/tasks/{finance.task_id}/claim/"' in row
     assert ">Claim</button>" in row
-    assert 'class="priority-high">4<' in row
+    assert 'class="priority-high">Urgent<' in row
     assert 'value="claim">Claim selected</button>' in html
     assert "<h1>Team queues</h1>" in html
 
@@ -295,7 +300,7 @@ def test_done_lists_completed_and_reassigned_newest_first(alice: Client, people:
     assert row_ids(html) == [str(last.task_id), str(handed.task_id), str(first.task_id)]
     assert "Completed</span>" in row_html(html, last)
     assert "Reassigned</span>" in row_html(html, handed)
-    assert "now bob" in row_html(html, handed)
+    assert 'now <span class="person" title="bob">Bob Chen</span>' in row_html(html, handed)
     assert '<th scope="col">Outcome</th><th scope="col">When</th>' in html
     assert "select-cell" not in html  # nothing to act on in Done
 
@@ -334,14 +339,18 @@ def test_task_page_shows_everything_about_an_open_task(alice: Client, people: Pe
     facts = re.search(r"<h2>Details</h2>(.*?)</section>", html, re.S)
     assert facts
     details = facts.group(1)
-    assert "<dt>Workflow</dt><dd>expense_approval" in details
+    assert "<dt>Workflow</dt><dd>Expense approval" in details
     assert str(task.instance_id) in details
-    assert "<dt>Step</dt><dd>finance_review</dd>" in details
-    assert "<dt>Assignee</dt><dd>finance" in details
-    assert "<dt>Held by</dt><dd>alice, bob</dd>" in details  # who else holds it
+    assert "<dt>Step</dt><dd>Finance review</dd>" in details
+    assert "<dt>Assignee</dt><dd>Finance" in details
+    # Who else holds it, by full name, username on hover.
+    assert (
+        '<dt>Held by</dt><dd><span class="person" title="alice">Alice Martin</span>, '
+        '<span class="person" title="bob">Bob Chen</span></dd>'
+    ) in details
     assert 'class="due-soon"' in details
     assert "5 hours ago" in details
-    assert "<dt>Priority</dt><dd>3</dd>" in details
+    assert "<dt>Priority</dt><dd>Urgent</dd>" in details
     # The instance's initial data, readably.
     assert "<dt>Amount eur</dt><dd>4200</dd>" in html
     assert "<dt>Cost center</dt><dd>CC-17</dd>" in html
@@ -349,7 +358,8 @@ def test_task_page_shows_everything_about_an_open_task(alice: Client, people: Pe
     # The timeline so far: the start and the task's creation.
     timeline = re.search(r'<ol class="timeline" id="task-timeline">(.*?)</ol>', html, re.S)
     assert timeline and timeline.group(1).count("<li") == 2
-    assert "expense_approval" in timeline.group(1) or "started" in timeline.group(1).lower()
+    assert "Workflow Expense approval" in timeline.group(1)
+    assert "expense_approval" not in timeline.group(1)
     # Actions for someone who may act.
     assert "Complete task</button>" in html
     assert 'id="reassign-form"' in html
@@ -375,7 +385,7 @@ def test_task_page_for_a_closed_task_is_read_only(client: Client, people: People
     html = text(client.get(f"/tasks/{task.task_id}/"))
 
     assert 'class="badge status-completed">Completed</span>' in html
-    assert "<strong>alice</strong> completed this task" in html
+    assert f"<strong>{ALICE}</strong> completed this task" in html
     assert re.search(r'<time datetime="[^"]+" title="[^"]+">\s*\d+.*ago</time>', html)
     assert "<dt>Approved?</dt><dd>Yes</dd>" in html
     assert "<dt>Approved amount</dt><dd>99.5</dd>" in html
@@ -388,7 +398,7 @@ def test_task_page_for_a_closed_task_is_read_only(client: Client, people: People
 def test_a_manager_reads_a_task_without_actions(people: People) -> None:
     task = make_task(title="Visible to managers")
     html = text(as_user(people.erin).get(f"/tasks/{task.task_id}/"))
-    assert "You can read this task, but it is assigned to alice." in html
+    assert f"You can read this task, but it is assigned to {ALICE}." in html
     assert "Complete task</button>" not in html
     assert 'id="reassign-form"' not in html
 
