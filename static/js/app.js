@@ -15,6 +15,17 @@
     }
   } catch (e) { /* no Intl: the server's default zone */ }
 
+  // Filters fold behind their "Filters" button on a phone (static/css/app.css shows the
+  // button there only); rendered open, so they are never hidden without this script.
+  var phone = window.matchMedia("(max-width: 700px)");
+  function foldFilters() {
+    document.querySelectorAll("details[data-filters-fold]").forEach(function (fold) {
+      fold.open = !phone.matches;
+    });
+  }
+  foldFilters();
+  phone.addEventListener("change", foldFilters);
+
   // <select data-autosubmit>: choosing an option submits its form.
   document.addEventListener("change", function (event) {
     var field = event.target;
