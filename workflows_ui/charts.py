@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from pages.templatetags.formatting import number
 from workflows.models import HumanTask, StepRun, WorkflowInstance
 from workflows.timeline import format_duration
 
@@ -328,7 +329,7 @@ def bar_chart(
 def _value_text(value: float, kind: str) -> str:
     if kind == "duration":
         return format_duration(value)
-    return f"{value:g}"
+    return number(int(value) if float(value).is_integer() else value)
 
 
 @dataclass(frozen=True, slots=True)

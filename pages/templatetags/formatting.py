@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django import template
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.dateformat import format as format_date
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -18,12 +20,26 @@ from workflows.timeline import format_duration
 register = template.Library()
 
 
+@register.filter
+def number(value: Any) -> str:
+    """A count or an amount grouped and pointed for the locale (``LANGUAGE_CODE``, en-us):
+    12500.5 → "12,500.5", 1234 → "1,234". Decimals are kept as given, not rounded or padded
+    (the value's meaning, currency or not, is the engine's). Anything else as it is."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        return "" if value is None else str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return formats.number_format(value, use_l10n=True, force_grouping=True)
+
+
 def readable(value: Any) -> str:
     """One stored JSON value as a person reads it."""
     if isinstance(value, bool):
         return "Yes" if value else "No"
     if value is None:
         return "—"
+    if isinstance(value, int | float):
+        return number(value)
     if isinstance(value, dict | list):
         return json.dumps(value, indent=None, ensure_ascii=False)
     return str(value)
@@ -82,7 +98,7 @@ def when(
     text = prefix + (ago(value) if relative else local_text(value, seconds=seconds))
     return format_html(
         '<time datetime="{}" title="{}"{}>{}</time>',
-        value.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        value.astimezone(UTC).isoformat(),
         both_clocks(value),
         format_html(' class="{}"', css) if css else "",
         text,
