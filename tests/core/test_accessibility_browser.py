@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from demo.users import demo_password
 from tests.support import events as f
@@ -56,6 +57,19 @@ def world(uvicorn_servers: Servers) -> Iterator[tuple[Server, dict[str, Any]]]:
                 instances[name], 4, task_id=done, completed_by=name, output={"amount": 12500.5}
             ),
         ]
+    queued, queue_instance = f.new_id(), f.new_id()
+    events += [
+        f.workflow_started(queue_instance, 0, workflow_name="expense_approval"),
+        f.human_task_created(
+            queue_instance,
+            2,
+            task_id=queued,
+            assignee="finance",
+            title="Approve expense EXP-2026-3954: 823.10 EUR (meals) for the offsite",
+            description="bob claims 823.10 EUR for meals. Check the receipts against the policy.",
+            due_at=f.iso(60 * 24 * 400),
+        ),
+    ]
     events += f.one_of_each(f.new_id())
     canceled = f.new_id()
     events += [f.workflow_started(canceled, 0), f.workflow_canceled(canceled, 5)]
@@ -71,7 +85,7 @@ print(IngestToken.issue("axe-test")[1])
 """
     token = uvicorn_servers.setup(code)
     server = uvicorn_servers.start(token=token)
-    yield server, {"tasks": tasks, "instances": instances}
+    yield server, {"tasks": tasks, "instances": instances, "queued": queued}
 
 
 def violations(page: Any) -> list[str]:
@@ -120,3 +134,58 @@ def test_no_page_has_an_axe_violation_in_either_scheme(
     finally:
         context.close()
     assert problems == [], "\n".join(problems)
+
+
+# What a phone user taps: at least 44 by 44 CSS pixels (WCAG 2.5.5).
+TAP_TARGETS = (
+    "button, a.button, summary, .mainnav a, .account a, label.tap, .chip, .pager a"
+)
+SMALL_TARGETS = """(selector) => Array.from(document.querySelectorAll(selector))
+  .filter((el) => el.getClientRects().length && getComputedStyle(el).visibility !== "hidden")
+  .map((el) => [el, el.getBoundingClientRect()])
+  .filter(([el, r]) => r.width > 0 && (r.width < 44 || r.height < 44))
+  .map(([el, r]) => `${el.outerHTML.slice(0, 90)} ${Math.round(r.width)}x${Math.round(r.height)}`)"""
+
+
+def test_layout_on_a_phone_and_at_1280_px(world: tuple[Server, dict[str, Any]], browser: Any) -> None:
+    """On a phone the filters fold behind a "Filters" button and every tap target is at
+    least 44 px; at 1280 px Team queues leaves the task column room to read."""
+    server, _ = world
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True)
+    page = phone.new_page()
+    try:
+        sign_in(page, server, "admin")  # the admin sees every nav link and the console
+        for path, field in [
+            ("/", "#id_q"),
+            ("/queues/", "#id_q"),
+            ("/done/", "#id_q"),
+            ("/workflows/", "#id_q"),
+            ("/workflows/history/", "#id_person"),
+        ]:
+            page.goto(server.url + path)
+            fold = page.locator("details[data-filters-fold] > summary")
+            expect(fold).to_be_visible()
+            expect(fold).to_have_text("Filters")
+            expect(page.locator(field)).to_be_hidden()
+            small = page.evaluate(SMALL_TARGETS, TAP_TARGETS)
+            assert small == [], f"{path}: {small}"
+            fold.click()
+            expect(page.locator(field)).to_be_visible()
+            small = page.evaluate(SMALL_TARGETS, TAP_TARGETS)
+            assert small == [], f"{path} with the filters open: {small}"
+    finally:
+        phone.close()
+
+    wide = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = wide.new_page()
+    try:
+        sign_in(page, server, "alice")
+        page.goto(server.url + "/queues/")
+        # no fold on a wide screen: the filters are simply there
+        expect(page.locator("details[data-filters-fold] > summary")).to_be_hidden()
+        expect(page.locator("#id_q")).to_be_visible()
+        cell = page.locator(f"#task-row-{world[1]['queued']} td[data-label=Task]")
+        box = cell.bounding_box()
+        assert box is not None and box["width"] >= 320, box
+    finally:
+        wide.close()
