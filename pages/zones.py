@@ -15,8 +15,8 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
-from workflows.preferences import time_zone_names
 from workflows.models import Preferences
+from workflows.preferences import time_zone_names
 
 COOKIE = "tz"  # the browser's IANA zone, as Intl.DateTimeFormat reports it
 T = TypeVar("T")

@@ -137,17 +137,18 @@ def test_no_page_has_an_axe_violation_in_either_scheme(
 
 
 # What a phone user taps: at least 44 by 44 CSS pixels (WCAG 2.5.5).
-TAP_TARGETS = (
-    "button, a.button, summary, .mainnav a, .account a, label.tap, .chip, .pager a"
-)
+TAP_TARGETS = "button, a.button, summary, .mainnav a, .account a, label.tap, .chip, .pager a"
 SMALL_TARGETS = """(selector) => Array.from(document.querySelectorAll(selector))
   .filter((el) => el.getClientRects().length && getComputedStyle(el).visibility !== "hidden")
   .map((el) => [el, el.getBoundingClientRect()])
   .filter(([el, r]) => r.width > 0 && (r.width < 44 || r.height < 44))
-  .map(([el, r]) => `${el.outerHTML.slice(0, 90)} ${Math.round(r.width)}x${Math.round(r.height)}`)"""
+  .map(([el, r]) =>
+    `${el.outerHTML.slice(0, 90)} ${Math.round(r.width)}x${Math.round(r.height)}`)"""
 
 
-def test_layout_on_a_phone_and_at_1280_px(world: tuple[Server, dict[str, Any]], browser: Any) -> None:
+def test_layout_on_a_phone_and_at_1280_px(
+    world: tuple[Server, dict[str, Any]], browser: Any
+) -> None:
     """On a phone the filters fold behind a "Filters" button and every tap target is at
     least 44 px; at 1280 px Team queues leaves the task column room to read."""
     server, _ = world

@@ -48,7 +48,9 @@ def due_on_task_page(client: Client, task_id: object) -> str:
 
 def test_a_saved_zone_shows_every_date_on_that_clock_with_utc_on_hover(people: People) -> None:
     task = make_task(due=DUE)
-    save_preferences(people.alice, time_zone="Asia/Tokyo", notify_assigned=False, notify_digest=False)
+    save_preferences(
+        people.alice, time_zone="Asia/Tokyo", notify_assigned=False, notify_digest=False
+    )
     # the saved zone wins over the browser's
     due = due_on_task_page(client_for(people.alice, tz="America/New_York"), task.task_id)
     assert f'<time datetime="2026-07-01T12:34:56+00:00" title="{TOKYO_TITLE}"' in due
@@ -83,7 +85,9 @@ def test_the_server_default_zone_when_nothing_else(people: People, settings: obj
 
 
 def test_the_zone_is_only_for_that_request(people: People) -> None:
-    save_preferences(people.alice, time_zone="Asia/Tokyo", notify_assigned=False, notify_digest=False)
+    save_preferences(
+        people.alice, time_zone="Asia/Tokyo", notify_assigned=False, notify_digest=False
+    )
     client_for(people.alice).get("/")
     assert timezone.get_current_timezone_name() == "UTC"
 
@@ -93,7 +97,9 @@ def test_the_console_shows_dates_in_the_viewers_zone(people: People) -> None:
     erin = client_for(people.erin, tz="Asia/Tokyo")
     html = text(erin.get(f"/workflows/{task.instance_id}/"))
     assert "Asia/Tokyo · 2026-07-01 12:" in html  # the timeline's events, hovered
-    assert re.search(r'<time datetime="2026-07-01T12:3\d:\d\d\+00:00" title="[^"]+">2026-07-01 21:3', html)
+    assert re.search(
+        r'<time datetime="2026-07-01T12:3\d:\d\d\+00:00" title="[^"]+">2026-07-01 21:3', html
+    )
 
 
 def test_timeline_gaps_use_the_one_duration_format(people: People) -> None:

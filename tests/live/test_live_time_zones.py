@@ -26,7 +26,9 @@ async def queue_socket(user: User, tz: str | None = None) -> WebsocketCommunicat
     cookie = await session_cookie(user)
     if tz is not None:
         cookie += f"; tz={tz}".encode()
-    comm = WebsocketCommunicator(application, "/ws/live/", headers=[HOST, ORIGIN, (b"cookie", cookie)])
+    comm = WebsocketCommunicator(
+        application, "/ws/live/", headers=[HOST, ORIGIN, (b"cookie", cookie)]
+    )
     assert (await comm.connect())[0]
     await comm.receive_from()  # the counts
     await comm.send_json_to({"watch": "list", "mode": "queue", "query": ""})
@@ -34,7 +36,9 @@ async def queue_socket(user: User, tz: str | None = None) -> WebsocketCommunicat
     return comm
 
 
-async def test_each_socket_renders_rows_in_its_own_users_zone(world: dict[str, User]) -> None:
+async def test_each_socket_renders_rows_in_its_own_users_zone(
+    world: dict[str, User],  # noqa: F811 (the fixture imported above)
+) -> None:
     await database_sync_to_async(save_preferences)(
         world["alice"], time_zone="Asia/Tokyo", notify_assigned=False, notify_digest=False
     )
@@ -44,7 +48,8 @@ async def test_each_socket_renders_rows_in_its_own_users_zone(world: dict[str, U
     await ingest(event)
 
     seen_by_alice, seen_by_carol = await received(alice), await received(carol)
-    assert f'id="task-row-{task_id}"' in seen_by_alice and f'id="task-row-{task_id}"' in seen_by_carol
+    row = f'id="task-row-{task_id}"'
+    assert row in seen_by_alice and row in seen_by_carol
     assert "2026-07-01 21:34:56 Asia/Tokyo · 2026-07-01 12:34:56 UTC" in seen_by_alice
     assert "2026-07-01 08:34:56 America/New_York · 2026-07-01 12:34:56 UTC" in seen_by_carol
     assert "Asia/Tokyo" not in seen_by_carol and "Europe/Paris" not in seen_by_alice
