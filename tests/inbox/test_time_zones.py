@@ -93,9 +93,11 @@ def test_the_zone_is_only_for_that_request(people: People) -> None:
 
 
 def test_the_console_shows_dates_in_the_viewers_zone(people: People) -> None:
-    task = make_task(created=DUE)
+    task = make_task(created=DUE, due=DUE + timedelta(days=1))
     erin = client_for(people.erin, tz="Asia/Tokyo")
     html = text(erin.get(f"/workflows/{task.instance_id}/"))
+    assert "due 2026-07-02 21:34 Asia/Tokyo" in html  # the timeline's sentence
+    assert "due 2026-07-02 21:34" in html and "due 2026-07-02 12:34" not in html  # the chart
     assert "Asia/Tokyo · 2026-07-01 12:" in html  # the timeline's events, hovered
     assert re.search(
         r'<time datetime="2026-07-01T12:3\d:\d\d\+00:00" title="[^"]+">2026-07-01 21:3', html
