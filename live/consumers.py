@@ -29,6 +29,7 @@ from inbox import selectors as inbox_selectors
 from inbox.forms import TaskFilterForm
 from live import broadcast, fragments, sessions
 from live.subscriptions import Subscriptions
+from pages.zones import COOKIE, rendered_in, zone_for
 from savedviews import selectors as view_selectors
 from savedviews.models import SavedView
 from workflows.models import HumanTask
@@ -108,6 +109,10 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.user_id = user.pk
         self.username = user.get_username()
         self.subs = Subscriptions(self.channel_layer, self.channel_name, user)
+        # The zone this person's pages read dates in (pages.zones): every fragment is rendered
+        # in it, and shared renderings are shared only between sockets of the same zone.
+        cookies = self.scope.get("cookies") or {}
+        self.zone = await database_sync_to_async(zone_for)(user, cookies.get(COOKIE))
         self.list_mode: str | None = None
         self.list_filters: dict[str, Any] = {}
         self.instance_kinds: tuple[str, ...] = TIMELINE_KINDS
@@ -188,6 +193,14 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self._end_session()
 
     # --- sending ---------------------------------------------------------------------------
+
+    async def _render(self, render: Callable[[], T]) -> T:
+        """A fragment of this socket's own, rendered in its user's zone."""
+        return await database_sync_to_async(rendered_in(self.zone, render))()
+
+    async def _render_shared(self, key: tuple[Any, ...], render: Callable[[], T]) -> T:
+        """A fragment rendered once per broadcast for every socket of the same zone."""
+        return await _shared((*key, self.zone), rendered_in(self.zone, render))
 
     async def _send_html(self, html: str) -> None:
         if self.ended:
@@ -270,7 +283,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self._send_html(await self._banner_html(task))
         # And its workflow's state (paused, resumed, ended), when the page says which it shows.
         shown = message.get("workflow")
-        key, html = await database_sync_to_async(fragments.workflow_state)(str(task.instance_id))
+        key, html = await self._render(partial(fragments.workflow_state, str(task.instance_id)))
         self.workflow_key = key
         if isinstance(shown, str) and key and shown != key:
             await self._send_html(html)
@@ -432,7 +445,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
     async def _row_html(self, msg: str, task_id: str, mode: str, *, arrived: bool) -> str:
         """A row swapped in place, or a new row inserted where a fresh load would show it."""
         if not arrived:
-            return await _shared(
+            return await self._render_shared(
                 (msg, "row", task_id, mode),
                 lambda: fragments.task_row(task_id, mode, oob=True),
             )
@@ -444,7 +457,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         )
         if task_id not in page_ids:
             return ""  # filtered out, or on another page than the one shown
-        row = await _shared(
+        row = await self._render_shared(
             (msg, "row", task_id, mode, "new"),
             lambda: fragments.task_row(task_id, mode, flash=True),
         )
@@ -495,7 +508,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         return "" if task is None else await self._banner_html(task)
 
     async def _banner_html(self, task: HumanTask) -> str:
-        return await database_sync_to_async(fragments.task_banner)(task, self.user)
+        return await self._render(partial(fragments.task_banner, task, self.user))
 
     async def _counts_html(
         self, *, my: bool, queues: bool, unrouted: bool = False, msg: str | None = None
@@ -547,7 +560,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
                 parts.append(await self._workflow_html(event["id"], instance_id))
             if self.subs.watches_instance_list:
                 parts.append(
-                    await _shared(
+                    await self._render_shared(
                         (event["id"], "instance-row", instance_id, manage),
                         partial(fragments.instance_row, instance_id, manage),
                     )
@@ -560,7 +573,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         """The task page's workflow banner, when the workflow's state differs from what the
         page shows (most changes of an instance leave it running or waiting)."""
         render = partial(fragments.workflow_state, instance_id)
-        key, html = await _shared((msg, "workflow-state", instance_id), render)
+        key, html = await self._render_shared((msg, "workflow-state", instance_id), render)
         if not key or key == self.workflow_key:
             return ""
         self.workflow_key = key
@@ -570,9 +583,9 @@ class LiveConsumer(AsyncWebsocketConsumer):
         kinds, user = self.instance_kinds, self.user
         render = partial(fragments.instance_regions, instance_id, kinds, user)
         if msg is None or not self.subs.sees_all:
-            return await database_sync_to_async(render)()
+            return await self._render(render)
         # Everyone who sees all sees the same regions: render them once per broadcast.
-        return await _shared((msg, "instance", instance_id, kinds), render)
+        return await self._render_shared((msg, "instance", instance_id, kinds), render)
 
 
 def _uuid(value: Any) -> uuid.UUID | None:

@@ -13,6 +13,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from django.utils import timezone
+
 from workflows.events import STEP_EVENT_TYPES, TASK_EVENT_TYPES, fold_order
 from workflows.labels import PersonName, fallback_name, split_assignee, step_label, workflow_label
 from workflows.models import DASHBOARD_SOURCE, Event, dashboard_actor
@@ -310,8 +312,9 @@ def _task_created(p: Mapping[str, Any], actor: str, titles: TitleMap | None) -> 
         parts.append(" with no assignee")
     if p.get("due_at"):
         try:
-            due = parse_datetime(p["due_at"])
-            parts.append(f", due {due:%Y-%m-%d %H:%M} UTC")
+            # on the reader's clock (the active zone), named
+            due = timezone.localtime(parse_datetime(p["due_at"]))
+            parts.append(f", due {due:%Y-%m-%d %H:%M} {timezone.get_current_timezone_name()}")
         except ValueError:
             parts.append(f", due {p['due_at']}")
     return parts, actor

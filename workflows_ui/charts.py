@@ -10,6 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.utils.timezone import localtime
+
+from pages.templatetags.formatting import number
 from workflows.labels import step_label
 from workflows.models import HumanTask, StepRun, WorkflowInstance
 from workflows.timeline import format_duration
@@ -82,9 +85,8 @@ class GanttRow:
             n = len(self.reassignments)
             parts.append(f"reassigned {n} time" + ("" if n == 1 else "s"))
         if self.due_at:
-            parts.append(
-                ("overdue, " if self.overdue else "") + f"due {self.due_at:%Y-%m-%d %H:%M}"
-            )
+            due = localtime(self.due_at)
+            parts.append(("overdue, " if self.overdue else "") + f"due {due:%Y-%m-%d %H:%M}")
         return ", ".join(parts)
 
 
@@ -211,7 +213,7 @@ def step_chart(
             e_draw = e or horizon
             x0, x1 = x_of(s), x_of(e_draw)  # type: ignore[arg-type]
             marks = tuple(
-                Marker(x_of(t), t, f"reassigned at {t:%H:%M:%S}")
+                Marker(x_of(t), t, f"reassigned at {localtime(t):%H:%M:%S}")
                 for t in reassigned_at.get(task.task_id, [])
             )
             finished = e or now
@@ -240,7 +242,7 @@ def step_chart(
         Tick(LABEL_W + PLOT_W * i / 4, "+" + (format_duration(span * i / 4) or "0 s"))
         for i in range(5)
     ]
-    ticks[0] = Tick(LABEL_W, f"{start:%H:%M:%S}")
+    ticks[0] = Tick(LABEL_W, f"{localtime(start):%H:%M:%S}")
     now_x = x_of(now) if instance.ended_at is None and start <= now <= end else None
     return GanttChart(rows=rows, ticks=ticks, start=start, end=end, now_x=now_x)
 
@@ -372,7 +374,7 @@ def bar_chart(
 def _value_text(value: float, kind: str) -> str:
     if kind == "duration":
         return format_duration(value)
-    return f"{value:g}"
+    return number(int(value) if float(value).is_integer() else value)
 
 
 @dataclass(frozen=True, slots=True)

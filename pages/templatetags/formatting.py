@@ -3,16 +3,33 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+import math
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django import template
-from django.utils import timezone
+from django.utils import formats, timezone
+from django.utils.dateformat import format as format_date
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 from django.utils.timesince import timesince, timeuntil
 
 from workflows.timeline import format_duration
 
 register = template.Library()
+
+
+@register.filter
+def number(value: Any) -> str:
+    """A count or an amount grouped and pointed for the locale (``LANGUAGE_CODE``, en-us):
+    12500.5 → "12,500.5", 1234 → "1,234". Decimals are kept as given, not rounded or padded
+    (the value's meaning, currency or not, is the engine's). Anything else as it is."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        return "" if value is None else str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return formats.number_format(value, use_l10n=True, force_grouping=True)
 
 
 def readable(value: Any) -> str:
@@ -21,6 +38,8 @@ def readable(value: Any) -> str:
         return "Yes" if value else "No"
     if value is None:
         return "—"
+    if isinstance(value, int | float):
+        return number(value)
     if isinstance(value, dict | list):
         return json.dumps(value, indent=None, ensure_ascii=False)
     return str(value)
@@ -47,27 +66,61 @@ def ago(value: datetime | None) -> str:
     return f"in {timeuntil(value, now, depth=1)}"
 
 
-@register.filter
-def duration_words(delta: timedelta | None) -> str:
-    """A short duration: "45 s", "12 min", "3 h 5 min", "2 d 4 h"."""
-    if delta is None:
+def local_text(value: datetime, *, seconds: bool = False) -> str:
+    """``value`` on the active zone's clock: "2026-11-29 14:05"."""
+    return format_date(timezone.localtime(value), "Y-m-d H:i:s" if seconds else "Y-m-d H:i")
+
+
+def both_clocks(value: datetime) -> str:
+    """The hover text of every date: the local time and zone, then the same moment in UTC."""
+    local = timezone.localtime(value)
+    utc = value.astimezone(UTC)
+    return f"{format_date(local, 'Y-m-d H:i:s')} {timezone.get_current_timezone_name()} · " + (
+        f"{format_date(utc, 'Y-m-d H:i:s')} UTC"
+    )
+
+
+@register.simple_tag
+def when(
+    value: datetime | None,
+    *,
+    relative: bool = False,
+    seconds: bool = False,
+    css: str = "",
+    prefix: str = "",
+) -> SafeString | str:
+    """Every date a person reads: ``<time>`` with the UTC instant in ``datetime``, the local
+    time ("2026-11-29 14:05") or with ``relative`` "3 hours ago" as its text, and the local time
+    with its zone and the same moment in UTC on hover. ``prefix`` goes first in the text
+    ("overdue, "), ``css`` is the element's class."""
+    if value is None:
         return ""
-    seconds = int(delta.total_seconds())
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, _ = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h" if hours else f"{days} d"
+    text = prefix + (ago(value) if relative else local_text(value, seconds=seconds))
+    return format_html(
+        '<time datetime="{}" title="{}"{}>{}</time>',
+        value.astimezone(UTC).isoformat(),
+        both_clocks(value),
+        format_html(' class="{}"', css) if css else "",
+        text,
+    )
 
 
 @register.filter
-def duration(seconds: float | None) -> str:
-    return format_duration(seconds) if seconds is not None else "—"
+def duration(value: float | timedelta | None) -> str:
+    """The one duration format of the site (``workflows.timeline.format_duration``): "45 s",
+    "3 min 5 s", "2 h 10 min", "3 d 4 h"; "—" when there is none. Seconds or a timedelta."""
+    if value is None:
+        return "—"
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    return format_duration(seconds)
+
+
+@register.filter
+def duration_since(end: datetime | None, start: datetime | None) -> str:
+    """``{{ end|duration_since:start }}``: the time between two moments, as ``duration``."""
+    if end is None or start is None:
+        return "—"
+    return duration(end - start)
 
 
 @register.filter

@@ -6,6 +6,27 @@
 (function () {
   "use strict";
 
+  // The browser's time zone, for the server to show dates on this person's clock when they
+  // have not chosen one in Settings (pages/zones.py checks the name; the next page uses it).
+  try {
+    var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (zone && document.cookie.indexOf("tz=" + encodeURIComponent(zone)) === -1) {
+      document.cookie = "tz=" + encodeURIComponent(zone) + "; path=/; max-age=31536000; samesite=lax" +
+        (window.location.protocol === "https:" ? "; secure" : "");
+    }
+  } catch (e) { /* no Intl: the server's default zone */ }
+
+  // Filters fold behind their "Filters" button on a phone (static/css/app.css shows the
+  // button there only); rendered open, so they are never hidden without this script.
+  var phone = window.matchMedia("(max-width: 700px)");
+  function foldFilters() {
+    document.querySelectorAll("details[data-filters-fold]").forEach(function (fold) {
+      fold.open = !phone.matches;
+    });
+  }
+  foldFilters();
+  phone.addEventListener("change", foldFilters);
+
   // <select data-autosubmit>: choosing an option submits its form.
   document.addEventListener("change", function (event) {
     var field = event.target;

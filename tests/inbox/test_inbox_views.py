@@ -352,7 +352,7 @@ def test_task_page_shows_everything_about_an_open_task(alice: Client, people: Pe
     assert "5 hours ago" in details
     assert "<dt>Priority</dt><dd>Urgent</dd>" in details
     # The instance's initial data, readably.
-    assert "<dt>Amount eur</dt><dd>4200</dd>" in html
+    assert "<dt>Amount eur</dt><dd>4,200</dd>" in html  # grouped for the locale
     assert "<dt>Cost center</dt><dd>CC-17</dd>" in html
     assert "<dt>Urgent</dt><dd>Yes</dd>" in html
     # The timeline so far: the start and the task's creation.
