@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 
+from pages.forms import search_field
 from workflows.actions import INSTANCE_REASON_MAX_LENGTH
 from workflows.events import EVENT_TYPES
 from workflows.models import WorkflowInstance
@@ -34,12 +35,7 @@ class InstanceFilterForm(forms.Form):
     started_to = forms.DateField(
         required=False, label="Started to", widget=forms.DateInput(attrs={"type": "date"})
     )
-    q = forms.CharField(
-        required=False,
-        max_length=36,
-        label="Instance id",
-        widget=forms.TextInput(attrs={"type": "search", "placeholder": "id or its beginning"}),
-    )
+    q = search_field(placeholder="Business key, words or instance id")
     sort = forms.ChoiceField(required=False, choices=SORT_CHOICES, label="Sort")
 
     def __init__(self, *args: Any, workflow_names: list[str] | None = None, **kwargs: Any):
@@ -103,6 +99,7 @@ class ReportFilterForm(forms.Form):
 
 
 class HistoryFilterForm(forms.Form):
+    q = search_field(placeholder="Business key or words")
     # Exact names as engines send them (up to their columns' length), spaces and all.
     person = forms.CharField(required=False, max_length=200, strip=False)
     workflow = forms.CharField(required=False, max_length=200, strip=False)
