@@ -204,7 +204,9 @@ def instance_ids(query: str, *, with_id_prefix: bool = False) -> QuerySet | None
     bounds = id_prefix_range(query) if with_id_prefix else None
     if bounds is not None:
         ids = ids.union(
-            WorkflowInstance.objects.filter(instance_id__range=bounds).values("instance_id")
+            WorkflowInstance.objects.filter(instance_id__range=bounds)
+            .order_by()
+            .values("instance_id")
         )
     return ids
 
