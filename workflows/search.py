@@ -67,8 +67,8 @@ def clean(text: str) -> str:
 
 
 def json_values(value: Any) -> Iterator[str]:
-    """Every string and number in a JSON value, in document order (iterative: initial data
-    may nest 64 levels)."""
+    """Every string and number in a JSON value, objects' members in the order of their keys
+    (iterative: initial data may nest 64 levels)."""
     stack = [value]
     while stack:
         item = stack.pop()
@@ -79,7 +79,9 @@ def json_values(value: Any) -> Iterator[str]:
         elif isinstance(item, int | float):
             yield str(item)
         elif isinstance(item, dict):
-            stack.extend(reversed(list(item.values())))
+            # By key: PostgreSQL's jsonb keeps keys in its own order, the wire in the
+            # sender's; the document must not depend on which one it was made from.
+            stack.extend(v for _, v in sorted(item.items(), reverse=True))
         elif isinstance(item, list):
             stack.extend(reversed(item))
 
