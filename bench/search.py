@@ -187,10 +187,10 @@ def build(n: int, per_instance: int) -> tuple[float, float, str]:
             fastsql.upsert(
                 _TASKS_WRITE,
                 [
-                    (*(t[k] for k in _TASK_KEYS), i["instance_id"], u, None,
-                     u if t["completed_by"] else None, now, 0)
-                    for i, ts in batch for t, u in ts
-                ],  # fmt: skip
+                    (*(t[k] for k in _TASK_KEYS), i["instance_id"], u, None, done_by(t, u), now, 0)
+                    for i, ts in batch
+                    for t, u in ts
+                ],
                 ["task_id"],
             )
         t1 = time.perf_counter()
@@ -230,6 +230,10 @@ def build(n: int, per_instance: int) -> tuple[float, float, str]:
             cur.execute("ANALYZE")
     index_s += time.perf_counter() - t0
     return rows_s, index_s, key or "EXP-2026-0001"
+
+
+def done_by(task: dict[str, Any], user: int) -> int | None:
+    return user if task["completed_by"] else None
 
 
 def search_tables() -> tuple[str, str]:
@@ -274,14 +278,13 @@ def unindexed_instances(q: str) -> Any:
 
 
 def run_vendor(args: argparse.Namespace) -> None:
+    from django.contrib.auth.models import User
     from django.db import connection
     from django.test import Client
 
     from inbox import selectors as inbox_selectors
     from workflows.models import HumanTask, InstanceSearch, TaskSearch, WorkflowInstance
     from workflows_ui import selectors
-
-    from django.contrib.auth.models import User
 
     t0 = time.perf_counter()
     rows_s, index_s, key = build(args.instances, args.tasks_per_instance)
@@ -301,9 +304,7 @@ def run_vendor(args: argparse.Namespace) -> None:
     print(f"{platform.python_implementation()} {platform.python_version()}, "
           f"{platform.machine()}, {os.cpu_count()} cores; "
           "load average (1/5/15 min): {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))  # fmt: skip
-    person = (
-        User.objects.filter(username__startswith="user").order_by("username").first()
-    )
+    person = User.objects.filter(username__startswith="user").order_by("username").first()
     assert person is not None
     admin = Client(HTTP_HOST="127.0.0.1")
     admin.force_login(User.objects.get(username="bench-admin"))
@@ -321,9 +322,7 @@ def run_vendor(args: argparse.Namespace) -> None:
         i50, i95, page = timed(
             lambda f=filters: selectors.instance_page(filters=f, cursor=None), runs
         )
-        h50, h95, hist = timed(
-            lambda f=filters: list(selectors.task_history(filters=f)[:50]), runs
-        )
+        h50, h95, hist = timed(lambda f=filters: list(selectors.task_history(filters=f)[:50]), runs)
         m50, m95, mine = timed(
             lambda f=filters: list(inbox_selectors.my_tasks(user=person, filters=f)[:25]), runs
         )
@@ -342,7 +341,7 @@ def run_vendor(args: argparse.Namespace) -> None:
         print(
             f"| {label} | `{q}` | {i50:.1f} / {i95:.1f} ({len(page.items)} found) "
             f"| {h50:.1f} / {h95:.1f} ({len(hist)}) | {m50:.1f} / {m95:.1f} ({len(mine)}) "
-            f"| {v50:.1f} / {v95:.1f} | {r50:.1f} / {r95:.1f}{note} | {r50 / i50:.0f}× |",
+            f"| {v50:.1f} / {v95:.1f} | {r50:.1f} / {r95:.1f}{note} | {r50 / i50:.0f}x |",
             flush=True,
         )
         if args.explain:
@@ -440,8 +439,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.vendor:
         return child(args)
     started = time.perf_counter()
-    print(f"# bench/search.py --instances {args.instances} "
-          f"--tasks-per-instance {args.tasks_per_instance} ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)")  # fmt: skip
+    stamp = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    print(
+        f"# bench/search.py --instances {args.instances} "
+        f"--tasks-per-instance {args.tasks_per_instance} ({stamp})"
+    )
     vendors = ["sqlite"]
     if os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
         vendors.append("postgres")

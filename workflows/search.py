@@ -42,7 +42,7 @@ from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 
 from workflows import fastsql
-from workflows.models import InstanceSearch, TaskSearch, WorkflowInstance
+from workflows.models import HumanTask, InstanceSearch, TaskSearch, WorkflowInstance
 
 # The longest query the forms take (their error says so).
 MAX_QUERY_LENGTH = 200
@@ -132,19 +132,19 @@ def reindex(batch: int = 2000) -> int:
 
 def index_instances(instance_ids: Sequence[uuid.UUID]) -> None:
     """(Re)write the documents of these instances and all their tasks from their rows."""
-    from workflows.models import HumanTask
-
-    texts = {
+    texts: dict[uuid.UUID, str] = {
         iid: instance_text(name, data)
         for iid, name, data in WorkflowInstance.objects.filter(
             instance_id__in=instance_ids
         ).values_list("instance_id", "workflow_name", "initial_data")
     }
+    # A task's instance_id is its instance's UUID (the foreign key's to_field).
+    rows: Iterable[tuple[Any, ...]] = HumanTask.objects.filter(
+        instance_id__in=instance_ids  # type: ignore[misc]
+    ).values_list("task_id", "instance_id", "step_name", "title", "description")
     tasks = [
         (tid, iid, task_body(step, title, description, texts.get(iid, "")))
-        for tid, iid, step, title, description in HumanTask.objects.filter(
-            instance_id__in=instance_ids
-        ).values_list("task_id", "instance_id", "step_name", "title", "description")
+        for tid, iid, step, title, description in rows
     ]
     write(list(texts.items()), tasks)
 
@@ -178,7 +178,9 @@ def _matching(model: type[InstanceSearch] | type[TaskSearch], words: Sequence[st
         if indexed:
             fts = connection.ops.quote_name(model._meta.db_table + "_fts")
             qs = qs.filter(
-                pk__in=RawSQL(f"SELECT rowid FROM {fts} WHERE {fts} MATCH %s", (fts_query(indexed),))
+                pk__in=RawSQL(
+                    f"SELECT rowid FROM {fts} WHERE {fts} MATCH %s", (fts_query(indexed),)
+                )
             )
         rest = [w for w in words if len(w) < TRIGRAM]
     for word in rest:

@@ -175,9 +175,7 @@ def test_instance_list_finds_instances_by_their_tasks_words(
     people: People, world: dict[str, Any]
 ) -> None:
     admin = client_for(people.admin)
-    assert listed(admin, "/workflows/", q="northwind traders") == [
-        str(world["other"].instance_id)
-    ]
+    assert listed(admin, "/workflows/", q="northwind traders") == [str(world["other"].instance_id)]
     # A task's title finds its instance; terms may come from the task and the instance.
     assert listed(admin, "/workflows/", q="audit 4916") == [str(world["expense"].instance_id)]
     assert listed(admin, "/workflows/", q="nothing-like-this") == []
@@ -388,9 +386,7 @@ def snapshot_index() -> tuple[dict[Any, str], dict[Any, tuple[Any, str]]]:
     )
 
 
-def test_rebuild_projections_rebuilds_the_same_index(
-    people: People, world: dict[str, Any]
-) -> None:
+def test_rebuild_projections_rebuilds_the_same_index(people: People, world: dict[str, Any]) -> None:
     before = snapshot_index()
     InstanceSearch.objects.create(instance_id=uuid.uuid4(), body="stale exp-2026-4916")
     call_command("rebuild_projections", verbosity=0)
@@ -409,9 +405,7 @@ def test_index_follows_completion_and_late_events(people: People) -> None:
     # The task arrives before its workflow's start: no business data yet.
     f.ingest([f.human_task_created(iid, f.at(10), task_id=tid, title="Sign quickly")])
     assert listed(alice, "/", q="LATE-1") == []
-    f.ingest(
-        [f.workflow_started(iid, f.at(0), workflow_name="late", initial_data={"k": "LATE-1"})]
-    )
+    f.ingest([f.workflow_started(iid, f.at(0), workflow_name="late", initial_data={"k": "LATE-1"})])
     assert listed(alice, "/", q="LATE-1") == [str(tid)]
     # A HumanTaskCreated that sorts earlier changes the title: the old words stop matching.
     f.ingest([f.human_task_created(iid, f.at(5), task_id=tid, title="Countersign")])
