@@ -288,12 +288,12 @@ def run_vendor(args: argparse.Namespace) -> None:
 
     t0 = time.perf_counter()
     rows_s, index_s, key = build(args.instances, args.tasks_per_instance)
-    with connection.cursor() as cur:
-        version = (
-            f"SQLite {connection.Database.sqlite_version}"
-            if connection.vendor == "sqlite"
-            else "PostgreSQL " + (cur.execute("SHOW server_version") or cur.fetchone()[0])
-        )
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cur:
+            cur.execute("SHOW server_version")
+            version = f"PostgreSQL {cur.fetchone()[0]}"
+    else:
+        version = f"SQLite {connection.Database.sqlite_version}"
     print(f"\n## {version}\n")
     print(
         f"{WorkflowInstance.objects.count():,} instances, {HumanTask.objects.count():,} tasks, "
