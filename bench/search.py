@@ -258,13 +258,16 @@ def timed(fn: Callable[[], Any], runs: int) -> tuple[float, float, Any]:
 
 def unindexed_instances(q: str) -> Any:
     """The reference: the instance list's rows found by ``icontains`` on the source columns
-    (every term of the query in the instance or one of its tasks), no index."""
+    (every term of the query in the instance or one of its tasks), no index; and, as the
+    list does, the instances whose id begins with the query."""
     from django.db.models import Q
 
     from workflows import search
     from workflows.models import HumanTask, WorkflowInstance
 
     qs = WorkflowInstance.objects.all()
+    ids = search.id_prefix_range(q)  # as the list does: an id's beginning finds it too
+    found = Q(instance_id__range=ids) if ids else Q(pk__in=[])
     for term in search.terms(q):
         tasks = HumanTask.objects.filter(
             Q(step_name__icontains=term) | Q(title__icontains=term) | Q(description__icontains=term)
@@ -274,7 +277,7 @@ def unindexed_instances(q: str) -> Any:
             | Q(initial_data__icontains=term)
             | Q(instance_id__in=tasks)
         )
-    return qs
+    return WorkflowInstance.objects.filter(Q(pk__in=qs.values("pk")) | found)
 
 
 def run_vendor(args: argparse.Namespace) -> None:
