@@ -26,6 +26,8 @@ It reports p50/p95 in ms and the reference's p50 over the indexed selector's p50
     .venv/bin/python bench/search.py --instances 20000       # smaller, quicker
     .venv/bin/python bench/search.py --vendor postgres       # one vendor only
     .venv/bin/python bench/search.py --explain               # query plans of the list
+    .venv/bin/python bench/search.py --vendor sqlite --keep  # keep the file, then:
+    .venv/bin/python bench/search.py --reuse FILE            # measure again, no build
 
 The SQLite file is a temporary one (deleted after); on PostgreSQL a database
 ``bench_search`` is created beside DATABASE_URL's and dropped after (``--keep`` keeps both).
@@ -290,7 +292,16 @@ def run_vendor(args: argparse.Namespace) -> None:
     from workflows_ui import selectors
 
     t0 = time.perf_counter()
-    rows_s, index_s, key = build(args.instances, args.tasks_per_instance)
+    if args.reuse:  # a database kept by an earlier run (--keep): measure only
+        rows_s = index_s = 0.0
+        first = (
+            WorkflowInstance.objects.filter(initial_data__reference__startswith="EXP-2026-49")
+            .order_by("id")
+            .first()
+        )
+        key = first.initial_data["reference"] if first else "EXP-2026-0001"
+    else:
+        rows_s, index_s, key = build(args.instances, args.tasks_per_instance)
     if connection.vendor == "postgresql":
         with connection.cursor() as cur:
             cur.execute("SHOW server_version")
@@ -398,6 +409,10 @@ def pg_admin(url: str, sql: str) -> None:
 
 def child(args: argparse.Namespace) -> int:
     """One vendor, in this process (Django is set up once per process)."""
+    if args.reuse:
+        setup(f"sqlite:///{Path(args.reuse).resolve()}")
+        run_vendor(args)
+        return 0
     if args.vendor == "sqlite":
         path = Path(tempfile.mkdtemp(prefix="bench-search-")) / "search.sqlite3"
         setup(f"sqlite:///{path}")
@@ -438,8 +453,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--vendor", choices=("sqlite", "postgres"), help="one vendor only")
     parser.add_argument("--keep", action="store_true", help="keep the database(s)")
     parser.add_argument("--explain", action="store_true", help="print the list's query plans")
+    parser.add_argument(
+        "--reuse", metavar="SQLITE_FILE", help="measure on a file an earlier --keep run left"
+    )
     args = parser.parse_args(argv)
-    if args.vendor:
+    if args.vendor or args.reuse:
+        args.vendor = args.vendor or "sqlite"
         return child(args)
     started = time.perf_counter()
     stamp = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"

@@ -65,9 +65,9 @@ def _ordering(sort: str) -> list[Any]:
 def filter_tasks(qs: QuerySet[HumanTask], filters: dict[str, Any]) -> QuerySet[HumanTask]:
     """Apply the list filters shared by My tasks, Team queues and Done."""
     now = timezone.now()
-    if (q := filters.get("q")) and (ids := search.task_ids(q)) is not None:
+    if (q := filters.get("q")) and (match := search.task_matches(q)) is not None:
         # Its step, title or description, or its workflow's name and business data.
-        qs = qs.filter(task_id__in=ids)
+        qs = qs.filter(match)
     if workflow := filters.get("workflow"):
         qs = qs.filter(Exact(_Unindexed("instance__workflow_name"), workflow))
     if filters.get("due") == "overdue":

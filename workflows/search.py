@@ -22,7 +22,8 @@ document table (external content, kept in step by triggers on it; migration 0006
 with ``MATCH`` and each term quoted as an FTS5 string (``"`` doubled). A term shorter than
 three characters has no trigram, so it is checked with ``LIKE`` on the rows the other terms
 found (or on every row, when every term is that short). PostgreSQL: a pg_trgm GIN index on
-``body`` (``gin_trgm_ops``), which serves ``LIKE '%term%'`` directly.
+``body`` (``gin_trgm_ops``), which serves ``LIKE '%term%'`` directly. The assignee's task
+lists, which are narrow, check each visible row's document instead (``task_matches``).
 
 **Who writes it.** ``workflows.store.refold`` writes a document whenever the projection
 columns it is made of changed, in the same transaction as the rows; ``rebuild_projections``
@@ -38,7 +39,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.db.models.expressions import RawSQL
 
 from workflows import fastsql
@@ -194,6 +195,24 @@ def task_ids(query: str) -> QuerySet | None:
     if not words:
         return None
     return _matching(TaskSearch, words).values("task_id")
+
+
+def task_matches(query: str) -> Exists | None:
+    """Whether the task of the outer query's row (its ``task_id``) has a document holding
+    every term; None: no terms.
+
+    For lists that are already narrow (one person's or a few teams' tasks): each visible
+    row's document is read by its unique ``task_id`` and compared with ``LIKE``, so the cost
+    follows the list, not the number of matches in the whole index. ``task_ids`` (the
+    index) serves lists over every task, such as History.
+    """
+    words = terms(query)
+    if not words:
+        return None
+    docs = TaskSearch.objects.filter(task_id=OuterRef("task_id"))
+    for word in words:
+        docs = docs.filter(body__contains=word)
+    return Exists(docs)
 
 
 def instance_ids(query: str, *, with_id_prefix: bool = False) -> QuerySet | None:
