@@ -79,6 +79,7 @@ WORDS = [
 
 def queries(exact: str) -> list[tuple[str, str]]:
     return [
+        ("(no search: the lists as they are)", ""),
         ("business key, exact", exact),
         ("business key, part (number)", exact.rsplit("-", 1)[1]),
         ("business key, broad part", exact.rsplit("-", 1)[0]),
