@@ -430,3 +430,23 @@ def test_an_empty_query_filters_nothing(people: People, world: dict[str, Any]) -
     assert len(listed(admin, "/workflows/", q="")) == 3
     assert len(listed(admin, "/workflows/", q='  "" ')) == 3
     assert len(listed(client_for(people.alice), "/", q="   ")) == 2
+
+
+class _Editor:
+    from django.db import connection
+
+
+def test_migration_backfills_the_documents_the_fold_writes(world: dict[str, Any]) -> None:
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("workflows.migrations.0006_search_index")
+    before = snapshot_index()
+    search.clear()
+    assert snapshot_index() == ({}, {})
+    migration.backfill(apps, _Editor())
+    assert snapshot_index() == before
+    assert search.instance_ids(KEY) is not None
+    found = set(search.instance_ids(KEY).values_list("instance_id", flat=True))  # type: ignore[union-attr]
+    assert found == {world["expense"].instance_id}
