@@ -356,7 +356,7 @@ def run_vendor(args: argparse.Namespace) -> None:
         print(
             f"| {label} | `{q}` | {i50:.1f} / {i95:.1f} ({len(page.items)} found) "
             f"| {h50:.1f} / {h95:.1f} ({len(hist)}) | {m50:.1f} / {m95:.1f} ({len(mine)}) "
-            f"| {v50:.1f} / {v95:.1f} | {r50:.1f} / {r95:.1f}{note} | {r50 / i50:.0f}x |",
+            f"| {v50:.1f} / {v95:.1f} | {r50:.1f} / {r95:.1f}{note} | {r50 / i50:.1f}x |",
             flush=True,
         )
         if args.explain:
