@@ -7,6 +7,7 @@ from typing import Any
 
 from django import forms
 
+from pages.forms import search_field
 from workflows.actions import ASSIGNEE_MAX_LENGTH, COMMENT_MAX_LENGTH, REASON_MAX_LENGTH
 from workflows.labels import humanize, schema_choices
 from workflows.preferences import time_zone_names
@@ -200,7 +201,7 @@ class AssigneeSearchForm(forms.Form):
 class TaskFilterForm(forms.Form):
     """The filters of My tasks, Team queues and Done; every value is optional."""
 
-    q = forms.CharField(required=False, label="Search", max_length=200)
+    q = search_field(placeholder="Title, description or business key")
     workflow = forms.CharField(required=False, label="Workflow", max_length=200)
     due = forms.ChoiceField(
         required=False,

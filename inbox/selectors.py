@@ -15,6 +15,7 @@ from django.db.models.functions import Coalesce
 from django.db.models.lookups import Exact
 from django.utils import timezone
 
+from workflows import search
 from workflows.models import HumanTask, reassigned_task_ids
 from workflows.roles import role_groups
 
@@ -65,10 +66,9 @@ def _ordering(sort: str) -> list[Any]:
 def filter_tasks(qs: QuerySet[HumanTask], filters: dict[str, Any]) -> QuerySet[HumanTask]:
     """Apply the list filters shared by My tasks, Team queues and Done."""
     now = timezone.now()
-    if q := filters.get("q"):
-        qs = qs.filter(
-            Q(title__icontains=q) | Q(description__icontains=q) | Q(step_name__icontains=q)
-        )
+    if (q := filters.get("q")) and (match := search.task_matches(q)) is not None:
+        # Its step, title or description, or its workflow's name and business data.
+        qs = qs.filter(match)
     if workflow := filters.get("workflow"):
         qs = qs.filter(Exact(_Unindexed("instance__workflow_name"), workflow))
     if filters.get("due") == "overdue":

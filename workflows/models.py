@@ -595,3 +595,38 @@ class DigestEmail(models.Model):
 
     def __str__(self) -> str:
         return f"digest of {self.day} for {self.user_id} ({self.status})"
+
+
+class InstanceSearch(models.Model):
+    """The search index's document of one instance: its workflow name and the values of its
+    initial data, as ``workflows.search.instance_text`` writes them (casefolded).
+
+    Written by ``workflows.store.refold`` with the projection rows, in the same transaction;
+    rebuilt by ``rebuild_projections``. The text index over ``body`` is the database's own:
+    an FTS5 trigram table on SQLite, a pg_trgm GIN index on PostgreSQL (migration 0008).
+    """
+
+    instance_id = models.UUIDField(unique=True)
+    body = models.TextField()
+
+    class Meta:
+        db_table = "workflows_instancesearch"
+
+    def __str__(self) -> str:
+        return f"search text of {self.instance_id}"
+
+
+class TaskSearch(models.Model):
+    """The search index's document of one task: its step name, title and description, then
+    its instance's document (``workflows.search.task_body``), so a task is found by its
+    workflow's business data as well as by its own words."""
+
+    task_id = models.UUIDField(unique=True)
+    instance_id = models.UUIDField()
+    body = models.TextField()
+
+    class Meta:
+        db_table = "workflows_tasksearch"
+
+    def __str__(self) -> str:
+        return f"search text of {self.task_id}"

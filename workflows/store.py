@@ -15,7 +15,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from workflows import fastsql
+from workflows import fastsql, search
 from workflows.assignees import resolve_assignees
 from workflows.fold import (
     EventRow,
@@ -135,6 +135,7 @@ def refold(
     _write_instances(folds, instances, carries, changes)
     _write_steps(folds, step_rows, changes)
     _write_tasks(folds, task_rows, changes)
+    _write_search(folds, instances, task_rows)
     return changes
 
 
@@ -203,6 +204,47 @@ def _write_steps(
     if gone:
         StepRun.objects.filter(id__in=gone).delete()
     fastsql.upsert(_STEPS_WRITE, to_write, ["instance_id", "step_name", "attempt"])
+
+
+_INSTANCE_TEXT_AT = [_INSTANCE_KEYS.index(k) for k in ("workflow_name", "initial_data")]
+_TASK_TEXT_KEYS = ("step_name", "title", "description")
+_TASK_TEXT_AT = [_TASK_ROW.index(k) for k in _TASK_TEXT_KEYS]
+
+
+def _write_search(
+    folds: dict[uuid.UUID, Fold],
+    existing: dict[uuid.UUID, tuple[Any, ...]],
+    existing_tasks: dict[uuid.UUID, list[tuple[Any, ...]]],
+) -> None:
+    """Write the search documents (``workflows.search``) whose text changed: an instance's
+    when its workflow name or initial data did (and then each of its tasks'), a task's when
+    it is new or its step name, title or description changed. Status, assignee and the
+    rest are not searched, so completing or reassigning a task writes nothing here."""
+    instance_docs: list[tuple[uuid.UUID, str]] = []
+    task_docs: list[tuple[uuid.UUID, uuid.UUID, str]] = []
+    for iid, fold in folds.items():
+        inst = fold.instance
+        before = existing.get(iid)
+        new_text = before is None or [before[i] for i in _INSTANCE_TEXT_AT] != [
+            inst["workflow_name"],
+            inst["initial_data"],
+        ]
+        had = {r[0]: [r[i] for i in _TASK_TEXT_AT] for r in existing_tasks.get(iid, ())}
+        changed = [
+            (task_id, t)
+            for task_id, t in fold.tasks.items()
+            if new_text or had.get(task_id) != [t[k] for k in _TASK_TEXT_KEYS]
+        ]
+        if not new_text and not changed:
+            continue
+        text = search.instance_text(inst["workflow_name"], inst["initial_data"])
+        if new_text:
+            instance_docs.append((iid, text))
+        task_docs.extend(
+            (task_id, iid, search.task_body(t["step_name"], t["title"], t["description"], text))
+            for task_id, t in changed
+        )
+    search.write(instance_docs, task_docs)
 
 
 def _write_tasks(

@@ -7,6 +7,7 @@ from typing import Any
 
 from django import forms
 
+from pages.forms import search_field
 from workflows.actions import ASSIGNEE_MAX_LENGTH, INSTANCE_REASON_MAX_LENGTH, REASON_MAX_LENGTH
 from workflows.events import EVENT_TYPES
 from workflows.labels import step_label, workflow_label
@@ -81,12 +82,7 @@ class InstanceFilterForm(FilterForm):
     started_to = forms.DateField(
         required=False, label="Started to", widget=forms.DateInput(attrs={"type": "date"})
     )
-    q = forms.CharField(
-        required=False,
-        max_length=36,
-        label="Instance id",
-        widget=forms.TextInput(attrs={"type": "search", "placeholder": "id or its beginning"}),
-    )
+    q = search_field(placeholder="Business key, words or instance id")
     sort = forms.ChoiceField(required=False, choices=SORT_CHOICES, label="Sort")
 
     def __init__(self, *args: Any, workflow_names: list[str] | None = None, **kwargs: Any):
@@ -146,6 +142,7 @@ class HistoryFilterForm(FilterForm):
 
     any_labels = {"person": "Anyone", "workflow": "Any workflow", "step": "Any step"}
 
+    q = search_field(placeholder="Business key or words")
     # Exact names as engines send them (up to their columns' length), spaces and all.
     person = NameChoiceField(label="Person")
     workflow = NameChoiceField(label="Workflow")

@@ -13,6 +13,7 @@ from django.db.models import Case, Count, DateTimeField, F, FloatField, Q, Query
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from workflows import search
 from workflows.labels import workflow_label
 from workflows.models import (
     DASHBOARD_SOURCE,
@@ -94,11 +95,10 @@ def instance_list(
         qs = qs.filter(initiator=filters["initiator"])
     qs = in_days(qs, "started_at", filters.get("started_from"), filters.get("started_to"))
     if filters.get("q"):
-        q = filters["q"].strip().lower()
-        try:
-            qs = qs.filter(instance_id=uuid.UUID(q))
-        except ValueError:
-            qs = qs.filter(instance_id__istartswith=q)
+        # Business data (initial data, workflow name, its tasks' words), or an id's beginning.
+        ids = search.instance_ids(filters["q"], with_id_prefix=True)
+        if ids is not None:
+            qs = qs.filter(instance_id__in=ids)
     return qs
 
 
@@ -326,6 +326,11 @@ def task_history(*, filters: dict[str, Any]) -> QuerySet[HumanTask]:
     if filters.get("step"):
         qs = qs.filter(step_name=filters["step"])
     qs = in_days(qs, "activity_at", filters.get("date_from"), filters.get("date_to"))
+    if filters.get("q"):
+        # The task's own words, or its workflow's business data.
+        ids = search.task_ids(filters["q"])
+        if ids is not None:
+            qs = qs.filter(task_id__in=ids)
     return qs.order_by("-activity_at", "-id")
 
 
@@ -346,6 +351,11 @@ def export_events(*, filters: dict[str, Any], audit_only: bool) -> QuerySet[Even
     if filters.get("instance"):
         qs = qs.filter(instance_id=filters["instance"])
     qs = in_days(qs, "timestamp", filters.get("date_from"), filters.get("date_to"))
+    if filters.get("q"):
+        # Events of the workflows whose business data or tasks' words match.
+        ids = search.instance_ids(filters["q"])
+        if ids is not None:
+            qs = qs.filter(instance_id__in=ids)
     if filters.get("workflow") or filters.get("step"):
         instances = WorkflowInstance.objects.all()
         if filters.get("workflow"):

@@ -11,13 +11,15 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from tqdm import tqdm
 
+from workflows import search
 from workflows.models import Event, HumanTask, StepRun, WorkflowInstance
 from workflows.store import refold
 
 
 class Command(BaseCommand):
     help = (
-        "Rebuild every projection (workflow instances, step runs, human tasks) from the "
+        "Rebuild every projection (workflow instances, step runs, human tasks, the search "
+        "index) from the "
         "event log, in one transaction: readers see the old rows until it commits."
     )
 
@@ -49,6 +51,7 @@ class Command(BaseCommand):
             HumanTask.objects.all().delete()
             StepRun.objects.all().delete()
             WorkflowInstance.objects.all().delete()
+            search.clear()  # the search index is folded again with the rows
             with tqdm(
                 total=len(instance_ids),
                 unit="inst",
