@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import secrets
 from datetime import timedelta
@@ -335,6 +336,7 @@ LOGGING: dict[str, object] = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
 if LOG_FORMAT == "json":
+    logging.captureWarnings(True)  # Python's warnings as log records, so JSON lines too
     LOGGING["loggers"] = {
         # uvicorn's own lines (startup, websockets) in JSON too; its access log is replaced.
         "uvicorn": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
