@@ -90,7 +90,7 @@ def check_channel_layer() -> Check:
     """The in-memory layer lives in this process: reachable while it answers. Redis is
     pinged with a plain (synchronous) client from the layer's own host settings, so the
     check is the same under ASGI and WSGI and touches no event loop's connection pool."""
-    layer = settings.CHANNEL_LAYERS.get("default", {})
+    layer: dict[str, Any] = settings.CHANNEL_LAYERS.get("default", {})
     backend = str(layer.get("BACKEND", ""))
     if backend == "channels.layers.InMemoryChannelLayer":
         return {"ok": True, "backend": "in-memory"}
@@ -111,7 +111,7 @@ def check_channel_layer() -> Check:
 def _redis_client(host: Any) -> Any:
     import redis
 
-    timeouts = {
+    timeouts: dict[str, Any] = {
         "socket_connect_timeout": CHANNEL_LAYER_TIMEOUT,
         "socket_timeout": CHANNEL_LAYER_TIMEOUT,
     }
