@@ -153,9 +153,12 @@ def ingest_events(*, events: Sequence[Any], source: str) -> IngestResult:
             if attempt == 2:
                 raise
     seconds = time.perf_counter() - started
-    # Counted once committed (a caller's outer transaction may still roll it back), and
-    # before the broadcast, so the line and the counters do not wait for the live layer.
-    transaction.on_commit(lambda: _committed(result, source, seconds))
+    if result.stored:
+        # Counted once committed (a caller's outer transaction may still roll it back), and
+        # before the broadcast, so the line and the counters do not wait for the live layer.
+        transaction.on_commit(lambda: _committed(result, source, seconds))
+    else:
+        _committed(result, source, seconds)  # duplicates only: nothing to roll back
     if result.changes.instances:
         changes = result.changes
         transaction.on_commit(lambda: events_ingested.send(sender=Event, changes=changes))
