@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 import os
 import secrets
 from datetime import timedelta
@@ -10,6 +12,7 @@ from pathlib import Path
 import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
+from pythonjsonlogger.core import RESERVED_ATTRS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -84,9 +87,14 @@ INSTALLED_APPS = [
     "demo",
     "axes",
     "csp",
+    "django_prometheus",
 ]
 
 MIDDLEWARE = [
+    # First: the request's id and its log line (config.logs), and django-prometheus' clock
+    # around everything else.
+    "config.logs.RequestLogMiddleware",
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -99,6 +107,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "config.security.ContentSecurityPolicyMiddleware",
+    # django-prometheus wants its "after" half last, django-axes its middleware: axes goes
+    # inside, so the status counted is the lockout's 429 that axes puts in.
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
     # Last, as django-axes asks: it turns a lockout flagged during sign-in into its page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -211,6 +222,8 @@ HTTPS = env_bool("DJANGO_HTTPS", False)
 if HTTPS:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = True
+    # Probes and the scraper talk to the server directly, over plain HTTP.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31_536_000)
@@ -297,12 +310,56 @@ if DIGEST_HOUR > 23:
     raise ImproperlyConfigured(f"DIGEST_HOUR must be an hour from 0 to 23, not {DIGEST_HOUR}")
 DIGEST_CHECK_SECONDS = env_int("DIGEST_CHECK_SECONDS", 60, minimum=1)
 
-LOGGING = {
+# Logs: LOG_FORMAT=json gives one JSON object a line (python-json-logger) for every record,
+# with one line per request (config.logs.RequestLogMiddleware, replacing uvicorn's access
+# log) and per ingest batch; "text" (the default) is the plain format.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").strip().lower() or "text"
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be text or json, not {LOG_FORMAT!r}")
+LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+LOGGING: dict[str, object] = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "filters": {"request_id": {"()": "config.logs.RequestIdFilter"}},
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": ["levelname", "name", "message"],
+            "rename_fields": {"levelname": "level", "name": "logger"},
+            "timestamp": "time",
+            # uvicorn's copy of its message with terminal colours: noise in a log store.
+            "reserved_attrs": [*RESERVED_ATTRS, "color_message"],
+        }
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["request_id"],
+            **({"formatter": "json"} if LOG_FORMAT == "json" else {}),
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
+if LOG_FORMAT == "json":
+    logging.captureWarnings(True)  # Python's warnings as log records, so JSON lines too
+    LOGGING["loggers"] = {
+        # uvicorn's own lines (startup, websockets) in JSON too; its access log is replaced.
+        "uvicorn": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
+    }
+
+# /metrics (config.metrics): readable from these addresses or networks (comma-separated;
+# empty: none), or with "Authorization: Bearer <METRICS_TOKEN>" when that is set.
+_allowed = os.environ.get("METRICS_ALLOWED_IPS", "127.0.0.1,::1")
+METRICS_ALLOWED_IPS = [a.strip() for a in _allowed.split(",") if a.strip()]
+for _address in METRICS_ALLOWED_IPS:
+    try:
+        ipaddress.ip_network(_address, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"METRICS_ALLOWED_IPS: {_address!r} is not an address or network"
+        ) from None
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 
 # Live sockets (docs/architecture.md, "Live updates"): how often an open socket re-checks
 # that its session still signs its user in (expiry, deletion from the session store).

@@ -5,6 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from api.routes import api
+from config import health, metrics
 from config.security import ThrottledPasswordChangeView
 
 # Signing in and out, and changing one's own password (old password throttled like sign-in).
@@ -22,6 +23,10 @@ accounts = [
 ]
 
 urlpatterns = [
+    # Operations (docs/architecture.md): probes for anyone, metrics for allowed addresses.
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/", api.urls),
     path("accounts/", include(accounts)),

@@ -22,10 +22,11 @@ import asyncio
 import itertools
 import logging
 import os
+import time
 import uuid
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -82,12 +83,16 @@ class TasksChanged(TypedDict):
     type: Literal["live.tasks"]
     id: str  # one per broadcast: consumers in a process render a shared fragment once
     tasks: list[TaskChangePayload]
+    # When it left the sending process (time.time()), stamped by send_many; for
+    # taskinbox_live_fanout_seconds (live.metrics). Absent from older senders' messages.
+    sent_at: NotRequired[float]
 
 
 class InstancesChanged(TypedDict):
     type: Literal["live.instances"]
     id: str
     instance_ids: list[str]
+    sent_at: NotRequired[float]  # as TasksChanged's
 
 
 class PresenceJoin(TypedDict):
@@ -148,6 +153,8 @@ def send_many(messages: list[tuple[str, Payload]]) -> None:
     Each ``async_to_sync`` call is a thread hop (in uvicorn, onto the server's event loop,
     where the in-memory layer's consumers live), so a batch's messages share one. A lost
     message is re-synced later: a failure is logged, never raised (the commit stands).
+    Each message is stamped with ``sent_at`` (wall-clock seconds) for the fan-out delay
+    (``live.metrics``); receivers ignore keys they do not know.
 
     Sync code running on a thread whose event loop is running (a Playwright sync test, a
     notebook) cannot block on ``async_to_sync`` there; the sends go to a worker thread with
@@ -159,9 +166,10 @@ def send_many(messages: list[tuple[str, Payload]]) -> None:
         return
 
     async def send_all() -> None:
+        sent_at = time.time()
         for group, payload in messages:
             try:
-                await layer.group_send(group, dict(payload))
+                await layer.group_send(group, {**payload, "sent_at": sent_at})
             except Exception:  # one group's failure must not starve the others
                 logger.exception("live broadcast to %s failed", group)
 

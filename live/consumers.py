@@ -28,6 +28,7 @@ from django.utils import timezone
 from inbox import selectors as inbox_selectors
 from inbox.forms import TaskFilterForm
 from live import broadcast, fragments, sessions
+from live.metrics import WEBSOCKETS_OPEN, observe_fanout
 from live.subscriptions import Subscriptions
 from pages.zones import COOKIE, rendered_in, zone_for
 from savedviews import selectors as view_selectors
@@ -95,6 +96,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
     session_key: str | None = None
     session_checked_until: datetime | None = None  # no session check needed before then
     session_watch: asyncio.Task[None] | None = None
+    counted = False  # in taskinbox_websockets_open (accepted, not yet disconnected)
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -122,6 +124,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.seen: deque[tuple[Any, ...]] = deque(maxlen=512)
         self.seen_set: set[tuple[Any, ...]] = set()
         await self.accept()
+        WEBSOCKETS_OPEN.inc()
+        self.counted = True
         await self.subs.start()
         if self.subs.sees_all and await database_sync_to_async(view_selectors.has_views)(
             user, (SavedView.Page.INSTANCES,)
@@ -133,6 +137,16 @@ class LiveConsumer(AsyncWebsocketConsumer):
         counts = await self._counts_html(my=True, queues=True, unrouted=self.subs.can_manage)
         views = await self._view_counts_html(tuple(SavedView.Page))
         await self._send_html(counts + views)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        # However the socket ends (closed, a handler's exception, the server cancelling it),
+        # it leaves the open-sockets gauge.
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if self.counted:
+                self.counted = False
+                WEBSOCKETS_OPEN.dec()
 
     async def disconnect(self, code: int) -> None:
         watch = self.session_watch
@@ -409,6 +423,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
             parts.append(await self._view_counts_html(pages))
         parts.append(fragments.announcer(said))
         await self._send_parts(parts)
+        observe_fanout(event)
 
     def _on_list(self, mode: str, audience: Any) -> bool:
         return inbox_selectors.belongs_on_list(
@@ -568,6 +583,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if self.subs.hears_instances and event["instance_ids"]:
             parts.append(await self._view_counts_html((SavedView.Page.INSTANCES,)))
         await self._send_parts(parts)
+        observe_fanout(event)
 
     async def _workflow_html(self, msg: str, instance_id: str) -> str:
         """The task page's workflow banner, when the workflow's state differs from what the

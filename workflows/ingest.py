@@ -4,6 +4,8 @@ re-fold the instances it touched, all in one transaction; ``events_ingested`` af
 
 from __future__ import annotations
 
+import logging
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -14,7 +16,7 @@ from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
-from workflows import fastsql, notifications
+from workflows import fastsql, metrics, notifications
 from workflows.events import ACTOR_FIELDS
 from workflows.fold import EventRow
 from workflows.models import Event, dashboard_actor
@@ -23,6 +25,10 @@ from workflows.wire import EventError, ParsedEvent, parse_event
 
 # Sent after the ingest transaction commits, with ``changes`` (store.Changes).
 events_ingested = Signal()
+
+# One record per committed batch (docs/architecture.md, "Operations"): with LOG_FORMAT=json
+# one JSON line with its fields (``extra``), else a sentence.
+batch_log = logging.getLogger("taskinbox.ingest")
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +141,7 @@ def ingest_events(*, events: Sequence[Any], source: str) -> IngestResult:
 
     All or nothing: a bad event refuses the batch (IngestError) and nothing is stored.
     """
+    started = time.perf_counter()
     parsed = validate_batch(events)
     for attempt in range(3):
         try:
@@ -145,10 +152,38 @@ def ingest_events(*, events: Sequence[Any], source: str) -> IngestResult:
             # A concurrent ingest stored one of these events first; now they are duplicates.
             if attempt == 2:
                 raise
+    seconds = time.perf_counter() - started
+    if result.stored:
+        # Counted once committed (a caller's outer transaction may still roll it back), and
+        # before the broadcast, so the line and the counters do not wait for the live layer.
+        transaction.on_commit(lambda: _committed(result, source, seconds))
+    else:
+        _committed(result, source, seconds)  # duplicates only: nothing to roll back
     if result.changes.instances:
         changes = result.changes
         transaction.on_commit(lambda: events_ingested.send(sender=Event, changes=changes))
     return result
+
+
+def _committed(result: IngestResult, source: str, seconds: float) -> None:
+    type_at = _STORED.index("type")
+    metrics.record_ingest((row[type_at] for row in result.stored), seconds)
+    batch_log.info(
+        "ingest batch: %d events, %d stored, %d duplicates in %.1f ms from %s",
+        len(result.results),
+        result.accepted,
+        result.duplicates,
+        seconds * 1000,
+        source,
+        extra={
+            "event": "ingest_batch",
+            "events": len(result.results),
+            "stored": result.accepted,
+            "duplicates": result.duplicates,
+            "duration_ms": round(seconds * 1000, 3),
+            "source": source,
+        },
+    )
 
 
 def lock_instances(instance_ids: Sequence[uuid.UUID]) -> None:

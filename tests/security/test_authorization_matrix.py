@@ -204,6 +204,12 @@ class Access:
 
 
 ACCESS: dict[str, Access] = {
+    # operations: the probes are public; /metrics answers allowed addresses (the test
+    # client's 127.0.0.1 is one by default) or METRICS_TOKEN, whoever is signed in
+    # (tests/ops/test_metrics.py refuses the others)
+    "healthz": Access(PUBLIC),
+    "readyz": Access(PUBLIC),
+    "metrics": Access(PUBLIC),
     # sign-in and the password pages of django.contrib.auth
     "login": Access(PUBLIC),
     "logout": Access(SIGN_OUT, ("POST",)),
