@@ -17,9 +17,11 @@ from workflows.models import (
     FoldState,
     HumanTask,
     IngestToken,
+    InstanceSearch,
     OutboxCommand,
     Preferences,
     StepRun,
+    TaskSearch,
     TokenScope,
     WorkflowInstance,
 )
@@ -202,3 +204,31 @@ class DigestEmailAdmin(ReadOnlyEmailAdmin):
     list_display += ["sent_at"]
     search_fields = ["user__username"]
     readonly_fields = [f.name for f in DigestEmail._meta.fields]
+
+
+class SearchDocumentAdmin(admin.ModelAdmin):
+    """The search index's documents (``workflows.search``): derived from the projections by
+    the fold, rebuilt by ``rebuild_projections``; read-only, to see what a search looks in."""
+
+    readonly_fields = ["body"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(InstanceSearch)
+class InstanceSearchAdmin(SearchDocumentAdmin):
+    list_display = ["instance_id"]
+    search_fields = ["instance_id"]
+
+
+@admin.register(TaskSearch)
+class TaskSearchAdmin(SearchDocumentAdmin):
+    list_display = ["task_id", "instance_id"]
+    search_fields = ["task_id", "instance_id"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from typing import Any
 
 # Containers within containers: an event object, its form_schema, a property's schema...
@@ -27,11 +28,34 @@ def loads(text: str | bytes) -> Any:
     Bytes must be UTF-8. NaN, Infinity and numbers too large for a float parse (as NaN or
     infinity) so that the walk below can refuse them with the field they are in.
     """
+    # JSON text is UTF-8 (RFC 8259); json.loads would let encoded surrogates through.
+    decoded = text.decode("utf-8") if isinstance(text, bytes) else text
     try:
-        # JSON text is UTF-8 (RFC 8259); json.loads would let encoded surrogates through.
-        return json.loads(text.decode("utf-8") if isinstance(text, bytes) else text)
+        return json.loads(decoded)
     except RecursionError:
-        raise ValueError(f"nested too deeply (the limit is {MAX_DEPTH} levels)") from None
+        pass
+    # The parser's nesting counts against this thread's stack, already deep under a server's
+    # middleware: parse again on a thread of its own, so a body nested a few hundred levels
+    # still parses and ``problem`` names the field past MAX_DEPTH. Deeper than the
+    # interpreter's recursion limit is refused here without a field.
+    outcome: dict[str, Any] = {}
+
+    def parse() -> None:
+        try:
+            outcome["value"] = json.loads(decoded)
+        except RecursionError:
+            outcome["deep"] = True
+        except ValueError as exc:
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=parse, name="json-deep-parse")
+    worker.start()
+    worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    if "value" not in outcome:
+        raise ValueError(f"nested too deeply (the limit is {MAX_DEPTH} levels)")
+    return outcome["value"]
 
 
 def text_problem(text: str) -> str:

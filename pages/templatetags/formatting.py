@@ -23,12 +23,15 @@ register = template.Library()
 @register.filter
 def number(value: Any) -> str:
     """A count or an amount grouped and pointed for the locale (``LANGUAGE_CODE``, en-us):
-    12500.5 → "12,500.5", 1234 → "1,234". Decimals are kept as given, not rounded or padded
-    (the value's meaning, currency or not, is the engine's). Anything else as it is."""
+    12500.5 → "12,500.5", 1234 and 1234.0 → "1,234". Decimals are kept as given, not
+    rounded or padded (the value's meaning, currency or not, is the engine's). Anything else
+    as it is."""
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         return "" if value is None else str(value)
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        value = int(value)  # a form's number field gives 4500.0 for "4500": shown as typed
     return formats.number_format(value, use_l10n=True, force_grouping=True)
 
 

@@ -119,7 +119,9 @@ def test_the_report_shows_long_labels_whole(people: People) -> None:
     actions.complete_task(task=task, user=people.alice, form_data={})
     html = as_(people.erin).get(reverse("workflows_ui:reports")).content.decode()
     assert "<tspan" in html
-    assert f"<title>{name} · the step with a long name too</title>" in html
+    # Whole, as people read the names (workflows.labels).
+    whole = "A workflow with a rather long name indeed · The step with a long name too"
+    assert f"<title>{whole}</title>" in html
     assert "…" not in html.split('id="chart-cycle-t"')[1].split("</svg>")[0]
 
 

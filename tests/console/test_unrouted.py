@@ -63,7 +63,7 @@ def test_inline_assign_with_htmx_removes_the_row_in_place(people: People) -> Non
     html = response.content.decode()
     # The answer goes to the status line; the row is removed out of band (inside a
     # <template>, as htmx wants table parts), so a live removal first loses nothing.
-    assert html.lstrip().startswith('<ul id="unrouted-said"')
+    assert html.lstrip().startswith('<div id="unrouted-said"')
     assert (
         f'<template><tr id="unrouted-row-{task.task_id}" hx-swap-oob="delete"></tr></template>'
         in html

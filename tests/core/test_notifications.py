@@ -75,7 +75,7 @@ def test_an_opted_in_assignee_gets_one_email_after_the_commit(
     assert message.subject == "Task assigned: Approve Q3 travel"
     assert "Hello Alice Martin," in message.body
     assert "A task was assigned to you:" in message.body
-    assert "Workflow: expense_approval" in message.body
+    assert "Workflow: Expense approval" in message.body
     assert f"http://127.0.0.1:8000/tasks/{task.task_id}/" in message.body
     assert "http://127.0.0.1:8000/settings/" in message.body
     row = AssignmentEmail.objects.get()

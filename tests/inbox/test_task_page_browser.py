@@ -76,7 +76,7 @@ def test_failed_submit_focuses_the_error_then_the_next_task_is_one_key_away(
     expect(submitted).to_have_count(1)
     expect(submitted.locator("dl")).to_be_hidden()
     submitted.locator("summary").click()
-    expect(submitted.locator("dl")).to_contain_text("4500")
+    expect(submitted.locator("dl")).to_contain_text("4,500")
     next_link.focus()
     page.keyboard.press("Enter")
     page.wait_for_url(f"**/tasks/{second.task_id}/")

@@ -78,7 +78,7 @@ def test_instance_filters_are_normalised_by_the_instance_form(people: People) ->
         ("instances", "status=sleeping", "sleeping"),
         ("instances", "started_from=yesterday", "Started from “yesterday”"),
         ("team_queues", "group=hr", "You are not in a team named “hr”"),
-        ("my_tasks", "q=a%00b", "Search “a\\u0000b”: Null characters are not allowed."),
+        ("my_tasks", "q=a%00b", "Search “a\\u0000b”: A search cannot hold the NUL character."),
     ],
 )
 def test_filters_the_pages_form_rejects_are_refused_by_name(
