@@ -29,8 +29,9 @@ pytestmark = pytest.mark.django_db
 
 # session, user, paginator count, the page's rows, the workflow names of the filter
 PARTIAL_MAX = 6
-# plus the navigation counts and the permission checks of the console links
-PAGE_MAX = 10
+# plus the navigation counts, the permission checks of the console links, the person's
+# saved views (savedviews) and saved time zone (pages.zones)
+PAGE_MAX = 11
 
 URLS = [
     "/",
