@@ -26,9 +26,10 @@ serve: install
 	OUTBOX_EMBEDDED_WORKER=1 $(VENV)/bin/uvicorn config.asgi:application --host $(HOST) --port $(PORT) \
 		--ws-per-message-deflate false --timeout-graceful-shutdown 10
 
-# Everything, browsers included. HYPOTHESIS_PROFILE=ci (or CI=1) for the full property runs.
+# Everything, browsers included, on every core (pytest-xdist; each worker has its own test
+# database and servers). HYPOTHESIS_PROFILE=ci (or CI=1) for the full property runs.
 test: install
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n auto
 
 # The edit loop: no real-browser tests (Playwright + Chromium), Hypothesis' small dev profile.
 test-fast: install

@@ -50,9 +50,15 @@ with_form = list(mine.exclude(form_schema=None).order_by("-priority", "due_at"))
 # The richest form makes the most telling picture.
 form = max(with_form, key=lambda t: len(t.form_schema.get("properties", {})), default=None)
 closed = HumanTask.objects.filter(completed_by_user=alice).exclude(form_data=None).first()
+from workflows.models import WorkflowInstance
+# The console's instance page: the instance with the longest history tells the most.
+busy = WorkflowInstance.objects.order_by("-event_count", "instance_id").first()
+keyed = next((i for i in WorkflowInstance.objects.order_by("instance_id") if i.business_key), None)
 print(json.dumps({"form": str(form.task_id) if form else "",
                   "schema": form.form_schema if form else {},
-                  "closed": str(closed.task_id) if closed else ""}))
+                  "closed": str(closed.task_id) if closed else "",
+                  "instance": str(busy.instance_id) if busy else "",
+                  "business_key": keyed.business_key if keyed else ""}))
 """
     out = subprocess.run(
         [PYTHON, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, text=True
@@ -96,7 +102,7 @@ def shoot(base: str, tasks: dict[str, Any]) -> list[Path]:
         page.get_by_label("Username").fill(username)
         page.get_by_label("Password").fill(demo_password(username))
         page.get_by_role("button", name="Sign in").click()
-        page.wait_for_url("**/")
+        page.wait_for_url("**/")  # each lands where their work is (My tasks, the console)
         return page
 
     with sync_playwright() as p:
@@ -130,6 +136,34 @@ def shoot(base: str, tasks: dict[str, Any]) -> list[Path]:
         phone.set_viewport_size(PHONE)
         phone.goto("/")
         save(phone, "my-tasks-phone")
+        phone.get_by_text("Filters", exact=True).click()  # they fold on a phone
+        phone.locator("#id_q").wait_for()
+        save(phone, "my-tasks-phone-filters", full_page=False)
+
+        alice.goto("/settings/")
+        save(alice, "settings")
+
+        # The console: an admin's pages, then a manager's.
+        admin = session(browser, "admin")
+        admin.goto("/workflows/")
+        save(admin, "console-instances")
+        if tasks["business_key"]:
+            admin.goto(f"/workflows/?q={tasks['business_key']}")
+            save(admin, "console-search")
+        if tasks["instance"]:
+            admin.goto(f"/workflows/{tasks['instance']}/")
+            save(admin, "console-instance")
+        admin.goto("/workflows/unrouted/")
+        save(admin, "console-unrouted")
+        admin.goto("/workflows/outbox/")
+        save(admin, "console-outbox")
+        erin = session(browser, "erin")
+        erin.goto("/workflows/history/")
+        save(erin, "console-history")
+        erin.goto("/workflows/history/audit/")
+        save(erin, "console-audit")
+        erin.goto("/workflows/reports/")
+        save(erin, "console-reports")
 
         dark = session(browser, "alice", color_scheme="dark")
         save(dark, "my-tasks-dark")

@@ -21,10 +21,11 @@ pytestmark = pytest.mark.browser
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
-    "required": ["decision", "amount"],
+    # Keys whose order PostgreSQL's jsonb (shorter first) keeps as written.
+    "required": ["decision", "approved_amount"],
     "properties": {
         "decision": {"type": "string", "title": "Decision", "enum": ["approve", "reject"]},
-        "amount": {"type": "number", "title": "Approved amount (EUR)", "maximum": 5000},
+        "approved_amount": {"type": "number", "title": "Approved amount (EUR)", "maximum": 5000},
     },
 }
 
