@@ -27,13 +27,8 @@ from workflows.models import (
 )
 
 
-@admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
-    """The log is append-only: readable here, never editable."""
-
-    list_display = ["seq", "type", "instance_id", "timestamp", "source", "received_at"]
-    list_filter = ["type", "source"]
-    search_fields = ["instance_id", "task_id", "event_id"]
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows only the dashboard writes: shown, never added, changed or deleted here."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -43,6 +38,15 @@ class EventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(Event)
+class EventAdmin(ReadOnlyAdmin):
+    """The log is append-only: readable here, never editable."""
+
+    list_display = ["seq", "type", "instance_id", "timestamp", "source", "received_at"]
+    list_filter = ["type", "source"]
+    search_fields = ["instance_id", "task_id", "event_id"]
 
 
 @admin.register(HumanTask)
@@ -175,19 +179,10 @@ class PreferencesAdmin(admin.ModelAdmin):
     readonly_fields = ["updated_at"]
 
 
-class ReadOnlyEmailAdmin(admin.ModelAdmin):
+class ReadOnlyEmailAdmin(ReadOnlyAdmin):
     """People's emails: where each is (sent, failed and why); written only by the worker."""
 
     list_filter = ["status"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(AssignmentEmail)
@@ -206,20 +201,11 @@ class DigestEmailAdmin(ReadOnlyEmailAdmin):
     readonly_fields = [f.name for f in DigestEmail._meta.fields]
 
 
-class SearchDocumentAdmin(admin.ModelAdmin):
+class SearchDocumentAdmin(ReadOnlyAdmin):
     """The search index's documents (``workflows.search``): derived from the projections by
     the fold, rebuilt by ``rebuild_projections``; read-only, to see what a search looks in."""
 
     readonly_fields = ["body"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(InstanceSearch)
