@@ -29,7 +29,8 @@ Then it starts, and supervises:
   (1 s doubling to 30 s, back to 1 s after a minute up) whenever it exits.
 
 SIGTERM or SIGINT stops both (uvicorn finishes its requests within GRACEFUL_TIMEOUT) and
-kills whatever is still running GRACEFUL_TIMEOUT + 5 s later. With PROMETHEUS_MULTIPROC_DIR
+kills whatever is still running GRACEFUL_TIMEOUT + 5 s later. On Linux each child also gets
+SIGTERM if the launcher itself is killed (PR_SET_PDEATHSIG). With PROMETHEUS_MULTIPROC_DIR
 set, the directory is created and emptied before the servers start.
 
 A module rather than a management command: the launcher must decide the environment of its
@@ -215,6 +216,16 @@ def empty_multiproc_dir(path: str) -> None:
         entry.unlink()
 
 
+def _die_with_parent() -> None:
+    """In a child, before it runs: SIGTERM when the launcher dies, however it dies (Linux's
+    PR_SET_PDEATHSIG), so a killed launcher leaves no server or worker behind."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    PR_SET_PDEATHSIG = 1
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def terminate(process: subprocess.Popen[bytes] | None) -> None:
     if process is not None and process.poll() is None:
         process.send_signal(signal.SIGTERM)
@@ -231,7 +242,10 @@ class Supervisor:
         self.worker_due = 0.0  # when a dead worker is started again
 
     def _spawn(self, command: list[str]) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(command, cwd=ROOT, env=self.plan.env)
+        linux = sys.platform.startswith("linux")
+        return subprocess.Popen(
+            command, cwd=ROOT, env=self.plan.env, preexec_fn=_die_with_parent if linux else None
+        )
 
     def start_worker(self) -> None:
         self.worker = self._spawn(self.plan.worker_command())
@@ -254,7 +268,8 @@ class Supervisor:
         while not self.stopping.wait(0.2):
             if (code := self.web.poll()) is not None:
                 say(f"uvicorn exited with status {code}; stopping")
-                status = code or 1
+                # A signal's death as a shell reports it (128 + its number); never 0.
+                status = 128 - code if code < 0 else code or 1
                 break
             self.watch_worker()
         self.shutdown()

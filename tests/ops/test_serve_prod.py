@@ -251,7 +251,10 @@ def test_serve_prod_starts_the_topology_restarts_the_worker_and_stops_cleanly(
     assert code == 0, output
     assert "worker exited with status -9; starting it again in 1 s" in output
     # Nothing left behind: every server process, uvicorn's manager and the worker are gone.
-    wait_for(lambda: not any(alive(pid) for pid in children), 5, "no orphan processes")
+    try:
+        wait_for(lambda: not any(alive(pid) for pid in children), 5, "no orphan processes")
+    finally:
+        kill_left(children)
     assert "killing it" not in output, output
 
 
@@ -264,3 +267,72 @@ def test_run_worker_refuses_beside_the_embedded_worker(settings: Any) -> None:
     settings.OUTBOX_EMBEDDED_WORKER = False
     with pytest.raises(CommandError, match="--idle must be a positive number"):
         call_command("run_worker", idle=0)
+
+
+def start_one_process(servers: Servers, tmp_path: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """The launcher with one server process on the in-memory layer, once it is ready."""
+    port = free_port()
+    env = {
+        **{k: v for k, v in servers.env.items() if not k.startswith(("WEB_", "OUTBOX_", "REDIS_"))},
+        "WEB_CONCURRENCY": "1",
+        "PORT": str(port),
+        "GRACEFUL_TIMEOUT": "3",
+    }
+    log_path = tmp_path / "serve.log"
+    with log_path.open("w") as log:
+        launcher = subprocess.Popen(
+            [sys.executable, "-m", "config.serve"], cwd=ROOT, env=env, stdout=log, stderr=log
+        )
+
+    def ready() -> bool:
+        assert launcher.poll() is None, log_path.read_text()
+        try:
+            return get(f"http://127.0.0.1:{port}/readyz")[0] == 200
+        except OSError:
+            return False
+
+    try:
+        wait_for(ready, 60, "/readyz")
+        wait_for(lambda: len(descendants(launcher.pid)) == 2, 10, "the server and the worker")
+    except BaseException:
+        launcher.kill()
+        raise
+    return launcher, str(log_path)
+
+
+def test_when_uvicorn_itself_dies_the_launcher_stops_the_worker_and_fails(
+    servers: Servers, tmp_path: Path
+) -> None:
+    launcher, log = start_one_process(servers, tmp_path)
+    children = descendants(launcher.pid)
+    (web,) = [p for p, cmd in children.items() if "uvicorn" in cmd]
+    os.kill(web, signal.SIGKILL)
+    try:
+        code = launcher.wait(timeout=20)
+    finally:
+        launcher.kill()
+    output = Path(log).read_text()
+    try:
+        wait_for(lambda: not any(alive(pid) for pid in children), 5, "the worker to stop")
+    finally:
+        kill_left(children)
+    assert code == 128 + signal.SIGKILL, output  # as a shell says it; the service manager restarts
+    assert "uvicorn exited with status -9; stopping" in output
+
+
+def test_a_killed_launcher_leaves_no_process_behind(servers: Servers, tmp_path: Path) -> None:
+    launcher, _ = start_one_process(servers, tmp_path)
+    children = descendants(launcher.pid)
+    launcher.kill()
+    launcher.wait(timeout=10)
+    try:
+        wait_for(lambda: not any(alive(pid) for pid in children), 15, "the children to stop")
+    finally:
+        kill_left(children)
+
+
+def kill_left(pids: dict[int, str]) -> None:
+    """A failing test still cleans up after itself."""
+    for pid in pids:
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
