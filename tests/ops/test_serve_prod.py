@@ -71,6 +71,45 @@ def test_unapplied_migrations_are_refused_with_what_to_run(tmp_path: Path) -> No
     assert "in-memory" not in done.stderr
 
 
+def closed_port() -> int:
+    return free_port()  # free now: nothing listens there
+
+
+@pytest.mark.parametrize(
+    ("what", "message"),
+    [
+        ("database", "the database does not answer (database round trip failed: OperationalError)"),
+        ("redis", "the channel layer does not answer (redis ping failed: ConnectionError)"),
+    ],
+)
+def test_a_database_or_redis_that_does_not_answer_is_refused_to_retry_later(
+    what: str, message: str, tmp_path: Path
+) -> None:
+    extra = {"WEB_CONCURRENCY": "1", "PORT": str(free_port())}
+    if what == "database":
+        extra["DATABASE_URL"] = f"postgres://nobody@127.0.0.1:{closed_port()}/inbox"
+    else:
+        extra["REDIS_URL"] = f"redis://127.0.0.1:{closed_port()}/0"
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "-v0"],
+            cwd=ROOT,
+            env=base_env(tmp_path, **extra),
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+    done = subprocess.run(
+        [sys.executable, "-m", "config.serve"],
+        cwd=ROOT,
+        env=base_env(tmp_path, **extra),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == serve.EX_UNAVAILABLE, done.stderr
+    assert f"refusing to start: {message}" in done.stderr
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
