@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST  ?= 127.0.0.1
 PORT  ?= 8000
 
-.PHONY: install run serve test test-fast lint typecheck bench screenshots clean
+.PHONY: install run serve serve-prod test test-fast lint typecheck bench screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -25,6 +25,13 @@ run: install
 serve: install
 	OUTBOX_EMBEDDED_WORKER=1 $(VENV)/bin/uvicorn config.asgi:application --host $(HOST) --port $(PORT) \
 		--ws-per-message-deflate false --timeout-graceful-shutdown 10
+
+# Production: WEB_CONCURRENCY uvicorn processes (default: one per core) and one worker process
+# (outbox, emails, digests), supervised by config/serve.py; reads DATABASE_URL and REDIS_URL.
+# Refuses several processes without REDIS_URL, and unapplied migrations. No `install`: a
+# deployment installs (and migrates) as a step of its own (docs/deployment.md).
+serve-prod:
+	HOST=$(HOST) PORT=$(PORT) $(PY) -m config.serve
 
 # Everything, browsers included, on every core (pytest-xdist; each worker has its own test
 # database and servers). HYPOTHESIS_PROFILE=ci (or CI=1) for the full property runs.

@@ -1,7 +1,8 @@
 """The background worker: outbox commands to the engine, assignment emails (and their
 retries), and the daily digests at their hour. ``make serve`` runs it in a thread of the
-server (OUTBOX_EMBEDDED_WORKER=1); ``manage.py send_notifications`` runs the emails' part as
-a process of its own beside ``deliver_outbox``.
+server (OUTBOX_EMBEDDED_WORKER=1); ``manage.py run_worker`` runs the whole loop as a process
+of its own (``make serve-prod`` starts one); ``manage.py send_notifications`` runs the emails'
+part beside ``deliver_outbox``.
 """
 
 from __future__ import annotations
