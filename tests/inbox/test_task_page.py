@@ -146,7 +146,7 @@ def test_submitted_data_is_shown_only_to_those_who_see_that_task(people: People)
     assert "<summary>Submitted data</summary>" in shown[0]
     assert "4,500" in shown[0] and "Yes" in shown[0]
     assert "SECRET-B7" not in page  # carol's task: "a task at step 'hr_review' was completed"
-    assert "A task at step &#x27;Hr review&#x27; was completed" in page
+    assert "A task at step &#x27;HR review&#x27; was completed" in page
 
     manager = text(as_user(people.erin).get(f"/tasks/{carols.task_id}/"))
     assert len(_submitted(manager)) == 2
