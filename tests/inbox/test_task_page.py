@@ -183,6 +183,16 @@ def test_completing_offers_the_next_task_of_my_tasks(people: People) -> None:
     )
 
 
+def test_the_next_task_without_a_title_is_named_by_its_step(people: People) -> None:
+    first = make_task(title="Due first", due=from_now(hours=1))
+    untitled = make_task(step_name="hr_review", due=from_now(days=1))
+    HumanTask.objects.filter(pk=untitled.pk).update(title="")
+    page = text(as_user(people.alice).post(f"/tasks/{first.task_id}/complete/", {}, follow=True))
+    assert "Next in My tasks: <strong>HR review</strong>" in page
+    # The button and the way back sit apart, as actions.
+    assert '<p class="actions"><a class="button primary" id="next-task-link"' in page
+
+
 # --- a failed submit: focus on the first error -------------------------------------------------
 
 
