@@ -462,9 +462,12 @@ def report(request: HtmxHttpRequest) -> HttpResponse:
         [
             (
                 f"{workflow_label(r.workflow_name)} · {step_label(r.step_name)}",
-                [("median", r.median_cycle or 0, "median")],
+                [("median", r.median_cycle, "median")],
             )
+            # A step with no completed task has no cycle time: the table says "—"; a bar
+            # would say "0 s", as if it took no time.
             for r in data.steps
+            if r.median_cycle is not None
         ],
         value_text="duration",
         stacked=False,

@@ -138,3 +138,21 @@ def test_filters_apply_on_submit_only_and_bulk_cancel_waits_for_a_selection(
         assert form and 'hx-trigger="submit"' in form.group(0), url
     html = client.get(reverse("workflows_ui:instances")).content.decode()
     assert '<fieldset class="card bulk" data-needs-selection="instance">' in html
+
+
+def test_a_step_with_no_completed_task_has_no_cycle_bar(people: People) -> None:
+    """Its table row says "—"; a bar of "0 s" would say it took no time at all."""
+    done = make_task(assignee="alice", step_name="finance_approval")
+    actions.complete_task(task=done, user=people.alice, form_data={})
+    make_task(assignee="alice", step_name="legal_review")  # still open
+    html = as_(people.erin).get(reverse("workflows_ui:reports")).content.decode()
+    chart = html.split('id="chart-cycle-t"')[1].split("</svg>")[0]
+    assert "Finance approval" in chart and "Legal review" not in chart
+    table = html.split("<caption>Task cycle time")[1].split("</table>")[0]
+    assert "Legal review" in table  # still listed, with "—"
+
+
+def test_no_cycle_chart_when_no_task_was_completed(people: People) -> None:
+    make_task(assignee="alice", step_name="legal_review")
+    html = as_(people.erin).get(reverse("workflows_ui:reports")).content.decode()
+    assert 'id="chart-cycle' not in html and "Legal review" in html
