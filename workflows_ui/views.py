@@ -408,6 +408,7 @@ def audit(request: HtmxHttpRequest) -> HttpResponse:
         "form": form,
         "page": page,
         "entries": _audit_entries(events, viewer=request.user),
+        "filtered": bool(filters),
         "nav_active": "history",
     }
     return render(request, page_or_partial(request, "workflows_ui/audit.html", "results"), context)

@@ -156,3 +156,14 @@ def test_no_cycle_chart_when_no_task_was_completed(people: People) -> None:
     make_task(assignee="alice", step_name="legal_review")
     html = as_(people.erin).get(reverse("workflows_ui:reports")).content.decode()
     assert 'id="chart-cycle' not in html and "Legal review" in html
+
+
+def test_an_empty_audit_trail_says_why(people: People) -> None:
+    """Nothing done yet is not the same as filters that match nothing."""
+    erin = as_(people.erin)
+    url = reverse("workflows_ui:audit")
+    assert "No one has acted through the dashboard yet." in erin.get(url).content.decode()
+    filtered = erin.get(url, {"q": "EXP-2026-0001"}).content.decode()
+    assert "No actions match these filters." in filtered
+    person = erin.get(reverse("workflows_ui:person_activity", args=["bob"])).content.decode()
+    assert "No actions yet." in person
