@@ -167,3 +167,16 @@ def test_an_empty_audit_trail_says_why(people: People) -> None:
     assert "No actions match these filters." in filtered
     person = erin.get(reverse("workflows_ui:person_activity", args=["bob"])).content.decode()
     assert "No actions yet." in person
+
+
+def test_report_tables_label_their_cells_for_the_phone_layout(people: People) -> None:
+    """On a phone a table's rows become cards, each cell named by its data-label: a
+    report's numbers must not stand there unnamed."""
+    done = make_task(assignee="alice", step_name="finance_approval")
+    actions.complete_task(task=done, user=people.alice, form_data={})
+    html = as_(people.erin).get(reverse("workflows_ui:reports")).content.decode()
+    tbodies = re.findall(r"<tbody>(.*?)</tbody>", html, re.S)
+    assert len(tbodies) == 3
+    for body in tbodies:
+        assert re.findall(r"<td(?![^>]*data-label)[^>]*>", body) == []
+    assert '<td data-label="Waiting">' in html and '<td data-label="Median cycle">' in html
