@@ -180,3 +180,21 @@ def test_report_tables_label_their_cells_for_the_phone_layout(people: People) ->
     for body in tbodies:
         assert re.findall(r"<td(?![^>]*data-label)[^>]*>", body) == []
     assert '<td data-label="Waiting">' in html and '<td data-label="Median cycle">' in html
+
+
+def _unlabelled_cells(html: str) -> list[str]:
+    """<td>s of the page's tables that would stand unnamed on a phone (checkbox and button
+    cells aside)."""
+    cells = re.findall(r"<td(?![^>]*data-label)[^>]*>(.*?)</td>", html, re.S)
+    return [c for c in cells if "<input" not in c and "<button" not in c and c.strip()]
+
+
+def test_console_tables_name_their_cells_for_the_phone_layout(people: People) -> None:
+    task = make_task(assignee="alice", step_name="finance_approval")
+    actions.complete_task(task=task, user=people.alice, form_data={})
+    erin = as_(people.erin)
+    for url in (
+        reverse("workflows_ui:instance_detail", args=[task.instance_id]),
+        reverse("workflows_ui:person_activity", args=["alice"]),
+    ):
+        assert _unlabelled_cells(erin.get(url).content.decode()) == [], url
