@@ -285,6 +285,16 @@ def test_a_password_change_with_the_right_old_password_works(users: Any) -> None
     assert users["alice"].check_password("a-new-horse-battery-7")
 
 
+def test_signing_out_says_so_on_the_sign_in_page(users: Any) -> None:
+    client = Client()
+    client.force_login(users["alice"])
+    response = client.post(reverse("logout"), follow=True)
+    assert response.redirect_chain == [(reverse("login"), 302)]
+    html = response.content.decode()
+    assert "<h1>Sign in</h1>" in html and "You are signed out." in html
+    assert "_auth_user_id" not in client.session
+
+
 def test_the_password_pages_are_the_dashboards_not_the_admins(users: Any) -> None:
     """Django's defaults are the admin's pages, whose "Home" leads a person without admin
     rights to a sign-in they cannot pass: a dead end."""
