@@ -12,9 +12,10 @@ from typing import Any
 
 from csp.middleware import CSPMiddleware, PolicyParts
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import authenticate
 from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm
-from django.contrib.auth.views import PasswordChangeView
+from django.contrib.auth.views import LogoutView, PasswordChangeView
 from django.core.exceptions import DisallowedHost, ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import render
@@ -124,3 +125,13 @@ class ThrottledPasswordChangeView(PasswordChangeView):
 
     def get_form_kwargs(self) -> dict[str, Any]:
         return {**super().get_form_kwargs(), "request": self.request}
+
+
+class SignOutView(LogoutView):
+    """Django's sign-out, which then says so on the sign-in page it lands on: without a word,
+    the sign-in form alone looks as if the session had simply expired."""
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = super().post(request, *args, **kwargs)
+        messages.info(request, "You are signed out.")
+        return response

@@ -6,14 +6,14 @@ from django.urls import include, path
 
 from api.routes import api
 from config import health, metrics
-from config.security import ThrottledPasswordChangeView
+from config.security import SignOutView, ThrottledPasswordChangeView
 
 # Signing in and out, and changing one's own password (old password throttled like sign-in).
 # No self-service password reset: it needs a mail server and is one more door to guard;
 # admins set a forgotten password in the admin.
 accounts = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("logout/", SignOutView.as_view(), name="logout"),
     path("password_change/", ThrottledPasswordChangeView.as_view(), name="password_change"),
     path(
         "password_change/done/",

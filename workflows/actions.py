@@ -33,7 +33,7 @@ from workflows.labels import People, group_label, step_label
 from workflows.models import Event, HumanTask, OutboxCommand, WorkflowInstance, dashboard_source
 from workflows.roles import can_manage
 from workflows.schemas import validation_errors
-from workflows.timeline import reassignment_kind
+from workflows.timeline import RELEASE_REASON, reassignment_kind
 from workflows.wire import to_wire_object
 
 
@@ -377,7 +377,7 @@ def release_task(*, task: HumanTask, user: User) -> HumanTask:
     if group is None:
         raise ActionRefused("This task did not come from a team queue.")
     return reassign_task(
-        task=task, user=user, to_assignee=group, reason="Released to the queue", action="release"
+        task=task, user=user, to_assignee=group, reason=RELEASE_REASON, action="release"
     )
 
 

@@ -30,12 +30,19 @@ from workflows import fastsql
 _SEPARATORS = re.compile(r"[_\-.\s]+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _CODE_VALUE = re.compile(r"[a-z0-9]+(?:[_\-][a-z0-9]+)*")
+# Initials that code names write in lower case (``hr_review``, ``it_account_setup``) and
+# people write in capitals. A short list on purpose: "it" is also a word, but in a code name
+# (``it_account_setup``) it is the department.
+ACRONYMS = frozenset(
+    {"hr", "it", "id", "qa", "ui", "api", "url", "csv", "pdf", "vat", "kyc", "sla", "vpn"}
+)
 
 
 def humanize(name: Any) -> str:
     """A code name as words: ``finance_approval`` / ``financeApproval`` / ``finance-approval``
     -> "Finance approval". A name already written with spaces and capitals is kept; acronyms
-    (``IT_support`` -> "IT support") keep their capitals."""
+    (``IT_support`` -> "IT support") keep their capitals, and the usual ones written in lower
+    case get them (``hr_review`` -> "HR review", ``ACRONYMS``)."""
     text = "" if name is None else str(name).strip()
     if not text:
         return ""
@@ -47,6 +54,7 @@ def humanize(name: Any) -> str:
     # Title-cased words after the first are lowered ("FinanceApproval" -> "Finance approval");
     # all-capital words are acronyms and stay.
     out = [words[0]] + [w.lower() if w[:1].isupper() and w[1:].islower() else w for w in words[1:]]
+    out = [w.upper() if w.lower() in ACRONYMS and (w.islower() or w.istitle()) else w for w in out]
     first = out[0]
     out[0] = first[0].upper() + first[1:]
     return " ".join(out)

@@ -352,7 +352,8 @@ def reassignment_kind(
 
 # The reasons the dashboard writes for a claim and a release (``workflows.actions``): the
 # sentence already says it, so they are not repeated after it.
-_AUTOMATIC_REASON_PREFIXES = ("Claimed from the ", "Released to the queue")
+RELEASE_REASON = "Released to the queue"
+_AUTOMATIC_REASON_PREFIXES = ("Claimed from the ", RELEASE_REASON)
 
 
 def _own_reason(reason: Any) -> Any:
@@ -367,7 +368,14 @@ def _task_reassigned(
     to_raw = _str(p.get("to_assignee"))
     to: Part = Ref(to_raw) if to_raw else "nobody"
     title = _title(p, titles)
-    kind = reassignment_kind(actor=who, from_assignee=p.get("from_assignee"), to_assignee=to_raw)
+    # A release sends the team as the task had it, often without a ``group:`` prefix
+    # ("finance"): the dashboard's own reason says it went to a team.
+    kind = reassignment_kind(
+        actor=who,
+        from_assignee=p.get("from_assignee"),
+        to_assignee=to_raw,
+        to_is_group=True if _str(p.get("reason")) == RELEASE_REASON else None,
+    )
     if who and kind == "claim":
         return _with_reason([Ref(who), f" claimed {title}"], _own_reason(p.get("reason"))), who
     if who and kind == "release":

@@ -10,7 +10,7 @@ from django import forms
 from pages.forms import search_field
 from workflows.actions import ASSIGNEE_MAX_LENGTH, INSTANCE_REASON_MAX_LENGTH, REASON_MAX_LENGTH
 from workflows.events import EVENT_TYPES
-from workflows.labels import step_label, workflow_label
+from workflows.labels import People, step_label, workflow_label
 from workflows.models import WorkflowInstance
 
 SORT_CHOICES = [
@@ -24,6 +24,10 @@ SORT_CHOICES = [
 
 # How a dropdown's names read (the value stays the raw name, as URLs and exports keep it).
 CHOICE_LABELS: dict[str, Callable[[str], str]] = {"workflow": workflow_label, "step": step_label}
+
+
+def _by_label(option: tuple[str, str]) -> tuple[str, str]:
+    return (option[1].casefold(), option[0])
 
 
 class NameChoiceField(forms.ChoiceField):
@@ -53,8 +57,13 @@ class FilterForm(forms.Form):
             current = self.data.get(name) if self.is_bound else None
             if current and current not in known and field.valid_value(current):  # type: ignore[attr-defined]
                 known.append(current)
-            label = CHOICE_LABELS.get(name, str)
-            field.choices = [("", any_label), *((n, label(n)) for n in known)]  # type: ignore[attr-defined]
+            if name == "person":  # full names, resolved in two queries; by name
+                people = People.of(known)
+                options = sorted(((n, people.label(n) or n) for n in known), key=_by_label)
+            else:
+                label = CHOICE_LABELS.get(name, str)
+                options = [(n, label(n)) for n in known]
+            field.choices = [("", any_label), *options]  # type: ignore[attr-defined]
 
     def filters(self) -> dict[str, Any]:
         """The cleaned, non-empty filters (an invalid field is ignored, not fatal)."""

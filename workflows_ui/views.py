@@ -282,7 +282,7 @@ def unrouted_assign(request: HtmxHttpRequest, task_id: uuid.UUID) -> HttpRespons
         to = form.cleaned_data["to_assignee"]
         error = _route(request, task, to, form.cleaned_data["reason"])
     if not error:
-        said = f"Assigned “{task}” to {to.strip()}."
+        said = f"Assigned “{task}” to {People.of([to]).label(to)}."
         if request.htmx:
             return _unrouted_news(request, [(True, said)], gone=task.task_id)
         messages.success(request, said)
@@ -327,13 +327,14 @@ def unrouted_bulk_assign(request: HtmxHttpRequest) -> HttpResponse:
                 task_id__in=[i for i in ids if _is_uuid(i)]
             )
         }
+        name = People.of([to]).label(to)
         for raw in ids:
             task = found.get(str(uuid.UUID(raw))) if _is_uuid(raw) else None
             if task is None:
                 said.append((False, "A selected task does not exist."))
                 continue
             error = _route(request, task, to, form.cleaned_data["reason"])
-            said.append((not error, error or f"Assigned “{task}” to {to.strip()}."))
+            said.append((not error, error or f"Assigned “{task}” to {name}."))
     if not request.htmx:
         for ok, text in said:
             (messages.success if ok else messages.error)(request, text)
@@ -407,6 +408,7 @@ def audit(request: HtmxHttpRequest) -> HttpResponse:
         "form": form,
         "page": page,
         "entries": _audit_entries(events, viewer=request.user),
+        "filtered": bool(filters),
         "nav_active": "history",
     }
     return render(request, page_or_partial(request, "workflows_ui/audit.html", "results"), context)
@@ -461,9 +463,12 @@ def report(request: HtmxHttpRequest) -> HttpResponse:
         [
             (
                 f"{workflow_label(r.workflow_name)} · {step_label(r.step_name)}",
-                [("median", r.median_cycle or 0, "median")],
+                [("median", r.median_cycle, "median")],
             )
+            # A step with no completed task has no cycle time: the table says "—"; a bar
+            # would say "0 s", as if it took no time.
             for r in data.steps
+            if r.median_cycle is not None
         ],
         value_text="duration",
         stacked=False,

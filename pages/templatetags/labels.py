@@ -106,6 +106,18 @@ def timeline_sentence(entry: Any) -> SafeString:
 
 
 @register.filter
+def last_handover(task: Any) -> str:
+    """What the task's last reassignment was: "claim", "release" or "reassign"
+    (``workflows.timeline.reassignment_kind``), for the task page's facts."""
+    return reassignment_kind(
+        actor=task.last_reassigned_by or "",
+        from_assignee=task.previous_assignee,
+        to_assignee=task.assignee,
+        to_is_group=task.assignee_group_id is not None or None,
+    )
+
+
+@register.filter
 def my_handover(task: Any, user: Any) -> str:
     """How ``user`` last handed ``task`` on, for Done: "release" when they gave it back to a
     team, else "reassign" (``workflows.timeline.reassignment_kind``)."""

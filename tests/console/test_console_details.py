@@ -38,6 +38,21 @@ def options(html: str, name: str) -> list[str]:
     return re.findall(r'<option value="([^"]*)"', select.group(1))
 
 
+def test_the_person_filter_lists_people_by_full_name_in_order(people: People) -> None:
+    for user in (people.carol, people.alice, people.bob):
+        task = make_task(assignee=user.username)
+        actions.complete_task(task=reload(task), user=user, form_data={})
+    html = as_(people.erin).get(reverse("workflows_ui:history")).content.decode()
+    select = re.search(r'<select name="person"[^>]*>(.*?)</select>', html, re.S)
+    assert select
+    assert re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)</option>', select.group(1)) == [
+        ("", "Anyone"),
+        ("alice", "Alice Martin"),
+        ("bob", "Bob Chen"),
+        ("carol", "Carol Diaz"),
+    ]
+
+
 def test_history_filters_are_dropdowns_of_the_names_there_are(people: People) -> None:
     task = make_task(assignee="alice", workflow="expense approval", step_name="approve")
     make_task(assignee="bob", workflow="onboarding", step_name="sign")
@@ -47,6 +62,7 @@ def test_history_filters_are_dropdowns_of_the_names_there_are(people: People) ->
     assert options(html, "workflow") == ["", "expense approval", "onboarding"]
     assert options(html, "step") == ["", "approve", "sign"]
     assert options(html, "person") == ["", "alice"]
+    assert '<option value="alice">Alice Martin</option>' in html  # by name, as people read it
     # The same control as Instances' workflow filter.
     instances = client.get(reverse("workflows_ui:instances")).content.decode()
     assert options(instances, "workflow") == options(html, "workflow")
@@ -138,3 +154,65 @@ def test_filters_apply_on_submit_only_and_bulk_cancel_waits_for_a_selection(
         assert form and 'hx-trigger="submit"' in form.group(0), url
     html = client.get(reverse("workflows_ui:instances")).content.decode()
     assert '<fieldset class="card bulk" data-needs-selection="instance">' in html
+
+
+def test_a_step_with_no_completed_task_has_no_cycle_bar(people: People) -> None:
+    """Its table row says "—"; a bar of "0 s" would say it took no time at all."""
+    done = make_task(assignee="alice", step_name="finance_approval")
+    actions.complete_task(task=done, user=people.alice, form_data={})
+    make_task(assignee="alice", step_name="legal_review")  # still open
+    html = as_(people.erin).get(reverse("workflows_ui:reports")).content.decode()
+    chart = html.split('id="chart-cycle-t"')[1].split("</svg>")[0]
+    assert "Finance approval" in chart and "Legal review" not in chart
+    table = html.split("<caption>Task cycle time")[1].split("</table>")[0]
+    assert "Legal review" in table  # still listed, with "—"
+
+
+def test_no_cycle_chart_when_no_task_was_completed(people: People) -> None:
+    make_task(assignee="alice", step_name="legal_review")
+    html = as_(people.erin).get(reverse("workflows_ui:reports")).content.decode()
+    assert 'id="chart-cycle' not in html and "Legal review" in html
+
+
+def test_an_empty_audit_trail_says_why(people: People) -> None:
+    """Nothing done yet is not the same as filters that match nothing."""
+    erin = as_(people.erin)
+    url = reverse("workflows_ui:audit")
+    assert "No one has acted through the dashboard yet." in erin.get(url).content.decode()
+    filtered = erin.get(url, {"q": "EXP-2026-0001"}).content.decode()
+    assert "No actions match these filters." in filtered
+    person = erin.get(reverse("workflows_ui:person_activity", args=["bob"])).content.decode()
+    # Tasks may be completed through the engine; the audit counts the dashboard's actions.
+    assert "No actions through the dashboard yet." in person
+    assert "<dt>Actions through the dashboard</dt>" in person
+
+
+def test_report_tables_label_their_cells_for_the_phone_layout(people: People) -> None:
+    """On a phone a table's rows become cards, each cell named by its data-label: a
+    report's numbers must not stand there unnamed."""
+    done = make_task(assignee="alice", step_name="finance_approval")
+    actions.complete_task(task=done, user=people.alice, form_data={})
+    html = as_(people.erin).get(reverse("workflows_ui:reports")).content.decode()
+    tbodies = re.findall(r"<tbody>(.*?)</tbody>", html, re.S)
+    assert len(tbodies) == 3
+    for body in tbodies:
+        assert re.findall(r"<td(?![^>]*data-label)[^>]*>", body) == []
+    assert '<td data-label="Waiting">' in html and '<td data-label="Median cycle">' in html
+
+
+def _unlabelled_cells(html: str) -> list[str]:
+    """<td>s of the page's tables that would stand unnamed on a phone (checkbox and button
+    cells aside)."""
+    cells = re.findall(r"<td(?![^>]*data-label)[^>]*>(.*?)</td>", html, re.S)
+    return [c for c in cells if "<input" not in c and "<button" not in c and c.strip()]
+
+
+def test_console_tables_name_their_cells_for_the_phone_layout(people: People) -> None:
+    task = make_task(assignee="alice", step_name="finance_approval")
+    actions.complete_task(task=task, user=people.alice, form_data={})
+    erin = as_(people.erin)
+    for url in (
+        reverse("workflows_ui:instance_detail", args=[task.instance_id]),
+        reverse("workflows_ui:person_activity", args=["alice"]),
+    ):
+        assert _unlabelled_cells(erin.get(url).content.decode()) == [], url

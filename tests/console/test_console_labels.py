@@ -64,7 +64,7 @@ def test_the_instance_timeline_says_claim_release_and_reassign(world) -> None:
 def test_history_audit_and_person_pages_use_names(world) -> None:
     client, _ = world
     history = client.get(reverse("workflows_ui:history")).content.decode()
-    assert 'now <span class="person" title="carol">Carol Diaz</span>' in history
+    assert 'now with <span class="person" title="carol">Carol Diaz</span>' in history
     assert f"(by {ALICE})" in history
     audit = client.get(reverse("workflows_ui:audit")).content.decode()
     assert f"{BOB} released" in audit
@@ -86,7 +86,7 @@ def test_the_task_page_and_done_say_what_happened(world) -> None:
     done = people_client.get(reverse("done")).content.decode()
     row = done.split(f'id="task-row-{task.task_id}"')[1].split("</tr>")[0]
     assert "Reassigned</span>" in row
-    assert 'now <span class="person" title="carol">Carol Diaz</span>' in row
+    assert 'now with <span class="person" title="carol">Carol Diaz</span>' in row
     page = client.get(reverse("task_detail", args=[task.task_id])).content.decode()
     assert "<dt>Priority</dt><dd>Urgent</dd>" in page
     assert '<h1 id="task-title">Manager review</h1>' in page

@@ -53,6 +53,15 @@ def test_overdue_rows_come_first_and_say_so(people: People) -> None:
     assert 'id="count-unrouted"' in html and ">4</span>" in html
 
 
+def test_rows_speak_to_people_not_in_code(people: People) -> None:
+    """The step is humanised and the assign field asks for a person or team, not a syntax."""
+    make_task(assignee="ghost", title="Check the contract", step_name="hr_review")
+    html = as_(people.admin).get(URL).content.decode()
+    assert "Step: HR review" in html and "hr_review" not in html
+    assert 'placeholder="Type a person or team"' in html
+    assert "group:team" not in html
+
+
 def test_inline_assign_with_htmx_removes_the_row_in_place(people: People) -> None:
     task = make_task(assignee="ghost", title="Pay the invoice")
     other = make_task(assignee="ghost", title="Another")
@@ -69,7 +78,7 @@ def test_inline_assign_with_htmx_removes_the_row_in_place(people: People) -> Non
         in html
     )
     assert 'id="count-unrouted" aria-label="1 unrouted" hx-swap-oob="true"' in html
-    assert "Assigned “Pay the invoice” to bob." in html
+    assert "Assigned “Pay the invoice” to Bob Chen." in html
     assert "HX-Redirect" not in response.headers
     task = reload(task)
     assert task.assignee == "bob" and task.assignee_user == people.bob
@@ -86,7 +95,7 @@ def test_inline_assign_without_htmx_goes_back_to_unrouted(people: People) -> Non
     response = client.post(assign_url(task), {"to_assignee": "group:finance", "reason": "theirs"})
     assert response.status_code == 302 and response["Location"] == URL
     page = client.get(URL).content.decode()
-    assert "Assigned “Approve expense report” to group:finance." in page
+    assert "Assigned “Approve expense report” to Finance." in page
     assert reload(task).assignee_group.name == "finance"
     assert (
         Event.objects.get(task_id=task.task_id, type="HumanTaskReassigned").payload["reason"]
@@ -136,7 +145,7 @@ def test_bulk_assign_routes_each_and_answers_with_the_list(people: People) -> No
     )
     html = response.content.decode()
     assert row_ids(html) == [str(three.task_id)]
-    assert "Assigned “One” to carol." in html and "Assigned “Two” to carol." in html
+    assert "Assigned “One” to Carol Diaz." in html and "Assigned “Two” to Carol Diaz." in html
     assert "A selected task does not exist." in html
     assert 'aria-label="1 unrouted" hx-swap-oob="true"' in html
     assert reload(one).assignee_user == people.carol == reload(two).assignee_user

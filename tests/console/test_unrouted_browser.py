@@ -100,7 +100,7 @@ def test_an_admin_triages_unrouted(server: Server, browser: Any) -> None:
     page.fill("#bulk-to", "group:finance")
     bulk.get_by_role("button", name="Assign selected").click()
     expect(page.get_by_text("Every open task has someone to do it.")).to_be_visible()
-    expect(page.locator("#unrouted-said")).to_contain_text("Assigned “Late” to group:finance.")
+    expect(page.locator("#unrouted-said")).to_contain_text("Assigned “Late” to Finance.")
     expect(badge).to_have_text("0")
     assert page.url == unrouted_url
 

@@ -35,6 +35,11 @@ TID = uuid.UUID("22222222-2222-4222-8222-222222222222")
         ("financeApproval", "Finance approval"),
         ("FinanceApproval", "Finance approval"),
         ("IT_support", "IT support"),
+        ("hr_review", "HR review"),
+        ("it_account_setup", "IT account setup"),
+        ("report_id", "Report ID"),
+        ("hrReview", "HR review"),
+        ("hiring", "Hiring"),
         ("Expense approval", "Expense approval"),
         ("review", "Review"),
         ("", ""),
@@ -159,6 +164,27 @@ def test_a_release_reads_as_a_release(named: People) -> None:
         "dashboard:alice",
     )
     assert describe(event, {TID: "Approve it"}, named).sentence == (
+        "Alice Martin released 'Approve it' to Finance"
+    )
+
+
+def test_a_release_to_an_unprefixed_team_reads_as_a_release(named: People) -> None:
+    """The dashboard releases to the team as the task had it ("finance", no prefix)."""
+    event = stored(
+        b.task_reassigned(
+            IID,
+            5,
+            "approve",
+            TID,
+            from_assignee="user:alice",
+            to_assignee="finance",
+            reassigned_by="alice",
+            reason="Released to the queue",
+        ),
+        "dashboard:alice",
+    )
+    people = People.of(["alice", "user:alice", "finance"])  # as a page resolves them
+    assert describe(event, {TID: "Approve it"}, people).sentence == (
         "Alice Martin released 'Approve it' to Finance"
     )
 

@@ -285,6 +285,36 @@ def test_a_password_change_with_the_right_old_password_works(users: Any) -> None
     assert users["alice"].check_password("a-new-horse-battery-7")
 
 
+def test_signing_out_says_so_on_the_sign_in_page(users: Any) -> None:
+    client = Client()
+    client.force_login(users["alice"])
+    response = client.post(reverse("logout"), follow=True)
+    assert response.redirect_chain == [(reverse("login"), 302)]
+    html = response.content.decode()
+    assert "<h1>Sign in</h1>" in html and "You are signed out." in html
+    assert "_auth_user_id" not in client.session
+
+
+def test_the_password_pages_are_the_dashboards_not_the_admins(users: Any) -> None:
+    """Django's defaults are the admin's pages, whose "Home" leads a person without admin
+    rights to a sign-in they cannot pass: a dead end."""
+    client = Client()
+    client.force_login(users["alice"])
+    form = client.get(reverse("password_change")).content.decode()
+    assert "Django administration" not in form and "/admin/" not in form
+    assert "<h1>Change your password</h1>" in form and 'href="/settings/"' in form
+    mismatch = client.post(
+        reverse("password_change"),
+        {"old_password": PASSWORD, "new_password1": "a-new-horse-7", "new_password2": "other"},
+        REMOTE_ADDR=HERE,
+    ).content.decode()
+    assert "Please correct the fields marked below." in mismatch
+    assert 'id="id_new_password2_error"' in mismatch
+    done = client.get(reverse("password_change_done")).content.decode()
+    assert "<h1>Password changed</h1>" in done and "Django administration" not in done
+    assert 'href="/"' in done
+
+
 def test_guessing_the_old_password_is_throttled_like_sign_in(users: Any) -> None:
     # A stolen session must not be a way to try passwords at leisure.
     client = Client()

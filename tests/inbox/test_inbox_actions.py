@@ -237,6 +237,11 @@ def test_claim_then_release(people: People) -> None:
     html = text(response)
     assert "“Review NDA” is yours now." in html
     assert "Release to Legal</button>" in html
+    # The facts say a claim is a claim, without the automatic reason.
+    assert (
+        "<dt>Reassigned</dt><dd>1 time; last claimed from Legal by "
+        '<span class="person" title="bob">Bob Chen</span></dd>' in html
+    )
     assert row_ids(text(bob.get("/"))) == [str(task.task_id)]
     assert row_ids(text(bob.get("/queues/"))) == []
 
@@ -250,6 +255,11 @@ def test_claim_then_release(people: People) -> None:
         "bob",
     )
     assert "“Review NDA” is back in its team queue." in text(response)
+    assert (
+        "<dt>Reassigned</dt><dd>2 times; last released to Legal by "
+        '<span class="person" title="bob">Bob Chen</span></dd>'
+        in text(bob.get(f"/tasks/{task.task_id}/"))
+    )
     assert row_ids(text(bob.get("/queues/"))) == [str(task.task_id)]
     assert row_ids(text(bob.get("/"))) == []
 

@@ -210,7 +210,7 @@ def test_done_names_people_with_no_query_per_row() -> None:
     body = client.get("/done/", headers={"HX-Request": "true"}).content.decode()
     assert body.count("data-task-row ") == 24
     # Reassigned to a person: their full name, username on hover; released: to the team.
-    assert 'now <span class="person" title="person-' in body and ">Pat N" in body
+    assert 'now with <span class="person" title="person-' in body and ">Pat N" in body
     assert "Released</span>" in body and "to Finance ops" in body
     assert "group:finance_ops" not in body and "user:" not in body
     assert "Expense approval" in body and "Finance review" in body

@@ -300,7 +300,7 @@ def test_done_lists_completed_and_reassigned_newest_first(alice: Client, people:
     assert row_ids(html) == [str(last.task_id), str(handed.task_id), str(first.task_id)]
     assert "Completed</span>" in row_html(html, last)
     assert "Reassigned</span>" in row_html(html, handed)
-    assert 'now <span class="person" title="bob">Bob Chen</span>' in row_html(html, handed)
+    assert 'now with <span class="person" title="bob">Bob Chen</span>' in row_html(html, handed)
     assert '<th scope="col">Outcome</th><th scope="col">When</th>' in html
     assert "select-cell" not in html  # nothing to act on in Done
 

@@ -146,7 +146,7 @@ def test_submitted_data_is_shown_only_to_those_who_see_that_task(people: People)
     assert "<summary>Submitted data</summary>" in shown[0]
     assert "4,500" in shown[0] and "Yes" in shown[0]
     assert "SECRET-B7" not in page  # carol's task: "a task at step 'hr_review' was completed"
-    assert "A task at step &#x27;Hr review&#x27; was completed" in page
+    assert "A task at step &#x27;HR review&#x27; was completed" in page
 
     manager = text(as_user(people.erin).get(f"/tasks/{carols.task_id}/"))
     assert len(_submitted(manager)) == 2
@@ -181,6 +181,16 @@ def test_completing_offers_the_next_task_of_my_tasks(people: People) -> None:
     assert 'id="next-task"' not in text(
         as_user(people.erin).get(f"/tasks/{later.task_id}/?completed=1")
     )
+
+
+def test_the_next_task_without_a_title_is_named_by_its_step(people: People) -> None:
+    first = make_task(title="Due first", due=from_now(hours=1))
+    untitled = make_task(step_name="hr_review", due=from_now(days=1))
+    HumanTask.objects.filter(pk=untitled.pk).update(title="")
+    page = text(as_user(people.alice).post(f"/tasks/{first.task_id}/complete/", {}, follow=True))
+    assert "Next in My tasks: <strong>HR review</strong>" in page
+    # The button and the way back sit apart, as actions.
+    assert '<p class="actions"><a class="button primary" id="next-task-link"' in page
 
 
 # --- a failed submit: focus on the first error -------------------------------------------------

@@ -259,7 +259,10 @@ def test_management_page_renames_and_deletes(people: People) -> None:
     view = save(people.alice, name="Mine")
     save(people.alice, name="Other")
     client = as_user(people.alice)
-    assert "Mine" in text(client.get("/views/"))
+    page = text(client.get("/views/"))
+    assert "Mine" in page
+    # On a phone each row is a card: its cells say what they are.
+    assert '<td data-label="Page">' in page and '<td data-label="Matching">' in page
 
     taken = client.post(f"/views/{view.pk}/rename/", {"name": "OTHER"})
     assert taken.status_code == 422
