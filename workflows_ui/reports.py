@@ -1,7 +1,11 @@
 """Report numbers: per workflow, per step, and completions per day.
 
 Percentiles interpolate linearly between the closest ranks (the common "inclusive"
-definition, as numpy's default and spreadsheets' PERCENTILE.INC).
+definition, as numpy's default, spreadsheets' PERCENTILE.INC and PostgreSQL's
+``percentile_cont``). They are computed in the database, one query per table whatever the
+number of workflows or steps: PostgreSQL's ``percentile_cont`` on PostgreSQL; on SQLite,
+which has none, a window (``ROW_NUMBER``/``COUNT`` per group) sends only the two ranks
+around each percentile, which ``interpolate`` combines exactly as ``percentile_cont`` does.
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, QuerySet
+from django.db import connection
+from django.db.models import Count, F, Q, QuerySet
 from django.db.models.functions import TruncDate
 
 from workflows.models import HumanTask, WorkflowInstance
@@ -21,20 +26,38 @@ from workflows_ui.selectors import day_end, day_start
 Status = WorkflowInstance.Status
 
 
+QUANTILES = (0.5, 0.9)
+
+
 def percentile(values: list[float], q: float) -> float | None:
+    """The reference: ``q`` of ``values`` in Python (tests and the benchmark compare)."""
     if not values:
         return None
     ordered = sorted(values)
-    pos = (len(ordered) - 1) * q
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+    lo = rank_below(len(ordered), q)
+    return interpolate(len(ordered), q, ordered[lo], ordered[min(lo + 1, len(ordered) - 1)])
+
+
+def rank_below(n: int, q: float) -> int:
+    """0-based rank at or below the ``q`` position among ``n`` ordered values, as SQL's
+    ``CAST((n - 1) * q AS INTEGER)`` (both in double precision, so they agree)."""
+    return math.floor((n - 1) * q)
+
+
+def interpolate(n: int, q: float, low: float, high: float) -> float:
+    """``percentile_cont``'s value from the two neighbouring ranks ``low`` (at ``rank_below``)
+    and ``high`` (the next one; unused when the position falls on a rank)."""
+    pos = (n - 1) * q
+    lo = math.floor(pos)
+    return low if pos == lo else low + (high - low) * (pos - lo)
 
 
 @dataclass
 class WorkflowRow:
     workflow_name: str
     counts: dict[str, int] = field(default_factory=dict)
-    durations: list[float] = field(default_factory=list)
+    median_duration: float | None = None
+    p90_duration: float | None = None
 
     @property
     def total(self) -> int:
@@ -49,14 +72,6 @@ class WorkflowRow:
         """Failed among ended instances (completed, failed or canceled)."""
         return self.counts.get(Status.FAILED, 0) / self.ended if self.ended else None
 
-    @property
-    def median_duration(self) -> float | None:
-        return percentile(self.durations, 0.5)
-
-    @property
-    def p90_duration(self) -> float | None:
-        return percentile(self.durations, 0.9)
-
     def status_counts(self) -> list[tuple[str, int]]:
         return [(s, self.counts.get(s, 0)) for s in Status.values]
 
@@ -69,20 +84,13 @@ class StepRow:
     completed: int = 0
     reassigned: int = 0
     overdue: int = 0
-    cycle_times: list[float] = field(default_factory=list)
+    median_cycle: float | None = None
+    p90_cycle: float | None = None
 
     @property
     def reassignment_rate(self) -> float | None:
         """Tasks reassigned at least once, among all tasks of the step."""
         return self.reassigned / self.tasks if self.tasks else None
-
-    @property
-    def median_cycle(self) -> float | None:
-        return percentile(self.cycle_times, 0.5)
-
-    @property
-    def p90_cycle(self) -> float | None:
-        return percentile(self.cycle_times, 0.9)
 
 
 @dataclass
@@ -104,6 +112,69 @@ def _instances(filters: dict[str, Any]) -> QuerySet[WorkflowInstance]:
     return qs
 
 
+def _where_workflow(filters: dict[str, Any], column: str) -> tuple[str, list[Any]]:
+    if filters.get("workflow"):
+        return f" AND {column} = %s", [filters["workflow"]]
+    return "", []
+
+
+def grouped_percentiles(
+    *, source: str, params: list[Any], keys: int
+) -> dict[tuple[Any, ...], tuple[float, ...]]:
+    """``QUANTILES`` of ``value`` per group, computed by the database.
+
+    ``source`` is a ``SELECT`` of the group's ``keys`` columns ``g0``, ``g1``... and the value
+    ``v`` (rows with a NULL value must already be left out). One query,
+    whatever the number of groups; groups without rows are absent.
+    """
+    group = ", ".join(f"g{i}" for i in range(keys))
+    if connection.vendor == "postgresql":
+        sql = (
+            f"SELECT {group}, percentile_cont(%s::float8[]) WITHIN GROUP (ORDER BY v) "
+            f"FROM ({source}) AS s GROUP BY {group}"
+        )
+        with connection.cursor() as cur:
+            cur.execute(sql, [list(QUANTILES), *params])
+            return {tuple(row[:keys]): tuple(row[keys]) for row in cur.fetchall()}
+    # SQLite: rank the values per group, keep the two ranks around each quantile.
+    wanted = " OR ".join(
+        f"rn - 1 - CAST((n - 1) * {q!r} AS INTEGER) IN (0, 1)" for q in QUANTILES
+    )
+    sql = (
+        f"SELECT {group}, n, rn, v FROM ("
+        f"SELECT {group}, v, ROW_NUMBER() OVER (PARTITION BY {group} ORDER BY v) AS rn, "
+        f"COUNT(*) OVER (PARTITION BY {group}) AS n FROM ({source}) AS s"
+        f") AS r WHERE {wanted} ORDER BY {group}, rn"
+    )
+    ranks: dict[tuple[Any, ...], tuple[int, dict[int, float]]] = {}
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        for row in cur.fetchall():
+            n, rn, v = row[keys:]
+            ranks.setdefault(tuple(row[:keys]), (n, {}))[1][rn - 1] = v
+    out = {}
+    for key, (n, at) in ranks.items():
+        values = []
+        for q in QUANTILES:
+            lo = rank_below(n, q)
+            values.append(interpolate(n, q, at[lo], at.get(lo + 1, at[lo])))
+        out[key] = tuple(values)
+    return out
+
+
+def _seconds_between(start: str, end: str) -> str:
+    """SQL for ``end - start`` in seconds (a float, to the microsecond, on both databases)."""
+    if connection.vendor == "postgresql":
+        return f"EXTRACT(EPOCH FROM ({end} - {start}))::float8"
+    # SQLite keeps naive UTC text, "YYYY-MM-DD HH:MM:SS[.ffffff]": whole seconds by
+    # strftime, microseconds from the text (julianday would round to milliseconds).
+    return (
+        f"((CAST(strftime('%%s', {end}) AS INTEGER) - CAST(strftime('%%s', {start}) AS INTEGER))"
+        f" + (CAST(substr({end}, 21, 6) AS INTEGER)"
+        f" - CAST(substr({start}, 21, 6) AS INTEGER)) / 1000000.0)"
+    )
+
+
 def workflow_rows(*, filters: dict[str, Any]) -> list[WorkflowRow]:
     """Instances by status per workflow; durations of completed instances."""
     rows: dict[str, WorkflowRow] = {}
@@ -112,13 +183,17 @@ def workflow_rows(*, filters: dict[str, Any]) -> list[WorkflowRow]:
         qs.order_by().values_list("workflow_name", "status").annotate(n=Count("id"))
     ):
         rows.setdefault(name, WorkflowRow(name)).counts[status] = n
-    for name, seconds in (
-        qs.filter(status=Status.COMPLETED, duration_seconds__isnull=False)
-        .values_list("workflow_name", "duration_seconds")
-        .iterator(chunk_size=5000)
-    ):
-        if seconds is not None:
-            rows.setdefault(name, WorkflowRow(name)).durations.append(seconds)
+    where, params = _where_workflow(filters, "workflow_name")
+    table = WorkflowInstance._meta.db_table
+    source = (
+        f"SELECT workflow_name AS g0, duration_seconds AS v FROM {table} "
+        f"WHERE status = %s AND duration_seconds IS NOT NULL{where}"
+    )
+    for (name,), (median, p90) in grouped_percentiles(
+        source=source, params=[Status.COMPLETED, *params], keys=1
+    ).items():
+        row = rows.setdefault(name, WorkflowRow(name))
+        row.median_duration, row.p90_duration = median, p90
     return sorted(rows.values(), key=lambda r: r.workflow_name)
 
 
@@ -127,30 +202,40 @@ def step_rows(*, filters: dict[str, Any], now: datetime) -> list[StepRow]:
 
     Overdue: completed after its due date, or still open past it.
     """
-    rows: dict[tuple[str, str], StepRow] = {}
-    qs = HumanTask.objects.filter(instance__in=_instances(filters)).values_list(
-        "instance__workflow_name",
-        "step_name",
-        "status",
-        "created_at",
-        "completed_at",
-        "due_at",
-        "reassignment_count",
+    task_status = HumanTask.Status
+    late = Q(status=task_status.COMPLETED, completed_at__gt=F("due_at")) | Q(
+        status=task_status.OPEN, due_at__lt=now
     )
-    for wf, step, status, created, completed, due, reassigned in qs.iterator(chunk_size=5000):
-        row = rows.setdefault((wf, step), StepRow(wf, step))
-        row.tasks += 1
-        if reassigned:
-            row.reassigned += 1
-        if status == HumanTask.Status.COMPLETED:
-            row.completed += 1
-            if created and completed:
-                row.cycle_times.append((completed - created).total_seconds())
-        if due and (
-            (status == HumanTask.Status.COMPLETED and completed and completed > due)
-            or (status == HumanTask.Status.OPEN and now > due)
-        ):
-            row.overdue += 1
+    qs = (
+        HumanTask.objects.filter(instance__in=_instances(filters))
+        .order_by()
+        .values_list("instance__workflow_name", "step_name")
+        .annotate(
+            tasks=Count("id"),
+            completed=Count("id", filter=Q(status=task_status.COMPLETED)),
+            reassigned=Count("id", filter=Q(reassignment_count__gt=0)),
+            overdue=Count("id", filter=Q(due_at__isnull=False) & late),
+        )
+    )
+    rows = {
+        (wf, step): StepRow(wf, step, tasks, completed, reassigned, overdue)
+        for wf, step, tasks, completed, reassigned, overdue in qs
+    }
+    where, params = _where_workflow(filters, "i.workflow_name")
+    tasks, instances = HumanTask._meta.db_table, WorkflowInstance._meta.db_table
+    fk = HumanTask._meta.get_field("instance")
+    join = f"i.{fk.target_field.column} = t.{fk.column}"  # type: ignore[union-attr]
+    source = (
+        f"SELECT i.workflow_name AS g0, t.step_name AS g1, "
+        f"{_seconds_between('t.created_at', 't.completed_at')} AS v "
+        f"FROM {tasks} t JOIN {instances} i ON {join} "
+        f"WHERE t.status = %s AND t.created_at IS NOT NULL AND t.completed_at IS NOT NULL{where}"
+    )
+    for key, (median, p90) in grouped_percentiles(
+        source=source, params=[task_status.COMPLETED, *params], keys=2
+    ).items():
+        row = rows[(key[0], key[1])]
+        row.median_cycle, row.p90_cycle = median, p90
     return sorted(rows.values(), key=lambda r: (r.workflow_name, r.step_name))
 
 
