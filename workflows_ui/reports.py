@@ -3,9 +3,12 @@
 Percentiles interpolate linearly between the closest ranks (the common "inclusive"
 definition, as numpy's default, spreadsheets' PERCENTILE.INC and PostgreSQL's
 ``percentile_cont``). They are computed in the database, one query per table whatever the
-number of workflows or steps: PostgreSQL's ``percentile_cont`` on PostgreSQL; on SQLite,
-which has none, a window (``ROW_NUMBER``/``COUNT`` per group) sends only the two ranks
-around each percentile, which ``interpolate`` combines exactly as ``percentile_cont`` does.
+number of workflows or steps: ``percentile_cont`` on PostgreSQL. SQLite has none: the
+counting query gives each group's size, then only the two values around each percentile's
+rank leave the database, which ``interpolate`` combines exactly as ``percentile_cont`` does.
+Instance durations (a column) are read at ``OFFSET rank`` along the (status, workflow,
+duration) index; task cycle times (an expression over a join) are numbered per group by
+``ROW_NUMBER``.
 """
 
 from __future__ import annotations
@@ -112,54 +115,85 @@ def _instances(filters: dict[str, Any]) -> QuerySet[WorkflowInstance]:
     return qs
 
 
-def _where_workflow(filters: dict[str, Any], column: str) -> tuple[str, list[Any]]:
-    if filters.get("workflow"):
-        return f" AND {column} = %s", [filters["workflow"]]
-    return "", []
+def _wanted_ranks(n: int) -> list[int]:
+    """0-based ranks whose values ``QUANTILES`` of ``n`` values need."""
+    return sorted({r for q in QUANTILES for r in (rank_below(n, q), rank_below(n, q) + 1) if r < n})
 
 
-def grouped_percentiles(
-    *, source: str, params: list[Any], keys: int
+def _from_ranks(n: int, at: dict[int, float]) -> tuple[float, ...]:
+    out = []
+    for q in QUANTILES:
+        lo = rank_below(n, q)
+        out.append(interpolate(n, q, at[lo], at.get(lo + 1, at[lo])))
+    return tuple(out)
+
+
+def _postgres_percentiles(
+    source: str, params: list[Any], keys: int
 ) -> dict[tuple[Any, ...], tuple[float, ...]]:
-    """``QUANTILES`` of ``value`` per group, computed by the database.
-
-    ``source`` is a ``SELECT`` of the group's ``keys`` columns ``g0``, ``g1``... and the value
-    ``v`` (rows with a NULL value must already be left out). One query,
-    whatever the number of groups; groups without rows are absent.
-    """
+    """``percentile_cont`` of ``v`` per group ``g0``, ``g1``... of ``source``, one query."""
     group = ", ".join(f"g{i}" for i in range(keys))
-    if connection.vendor == "postgresql":
-        sql = (
-            f"SELECT {group}, percentile_cont(%s::float8[]) WITHIN GROUP (ORDER BY v) "
-            f"FROM ({source}) AS s GROUP BY {group}"
-        )
-        with connection.cursor() as cur:
-            cur.execute(sql, [list(QUANTILES), *params])
-            return {tuple(row[:keys]): tuple(row[keys]) for row in cur.fetchall()}
-    # SQLite: rank the values per group, keep the two ranks around each quantile.
-    wanted = " OR ".join(
-        f"rn - 1 - CAST((n - 1) * {q!r} AS INTEGER) IN (0, 1)" for q in QUANTILES
-    )
     sql = (
-        f"SELECT {group}, n, rn, v FROM ("
-        f"SELECT {group}, v, ROW_NUMBER() OVER (PARTITION BY {group} ORDER BY v) AS rn, "
-        f"COUNT(*) OVER (PARTITION BY {group}) AS n FROM ({source}) AS s"
-        f") AS r WHERE {wanted} ORDER BY {group}, rn"
+        f"SELECT {group}, percentile_cont(%s::float8[]) WITHIN GROUP (ORDER BY v) "
+        f"FROM ({source}) AS s GROUP BY {group}"
     )
-    ranks: dict[tuple[Any, ...], tuple[int, dict[int, float]]] = {}
     with connection.cursor() as cur:
-        cur.execute(sql, params)
-        for row in cur.fetchall():
-            n, rn, v = row[keys:]
-            ranks.setdefault(tuple(row[:keys]), (n, {}))[1][rn - 1] = v
-    out = {}
-    for key, (n, at) in ranks.items():
-        values = []
-        for q in QUANTILES:
-            lo = rank_below(n, q)
-            values.append(interpolate(n, q, at[lo], at.get(lo + 1, at[lo])))
-        out[key] = tuple(values)
-    return out
+        cur.execute(sql, [list(QUANTILES), *params])
+        return {tuple(row[:keys]): tuple(row[keys]) for row in cur.fetchall()}
+
+
+def _ranked_percentiles(
+    source: str, params: list[Any], sizes: dict[tuple[Any, ...], int]
+) -> dict[tuple[Any, ...], tuple[float, ...]]:
+    """SQLite: number the values per group (``ROW_NUMBER``) and send out only the ranks
+    around each quantile; ``sizes`` (values per group) comes from the counting query."""
+    keys = len(next(iter(sizes)))
+    group = ", ".join(f"g{i}" for i in range(keys))
+    wanted = [(*key, r + 1) for key, n in sizes.items() for r in _wanted_ranks(n)]
+    row = "(" + ", ".join(["%s"] * (keys + 1)) + ")"
+    sql = (
+        f"SELECT {group}, rn, v FROM (SELECT {group}, v, "
+        f"ROW_NUMBER() OVER (PARTITION BY {group} ORDER BY v) AS rn FROM ({source}) AS s) AS r "
+        f"WHERE ({group}, rn) IN (VALUES {', '.join([row] * len(wanted))})"
+    )
+    ranks: dict[tuple[Any, ...], dict[int, float]] = {}
+    with connection.cursor() as cur:
+        cur.execute(sql, [*params, *(v for w in wanted for v in w)])
+        for *key, rn, v in cur.fetchall():
+            ranks.setdefault(tuple(key), {})[rn - 1] = v
+    return {key: _from_ranks(sizes[key], at) for key, at in ranks.items()}
+
+
+# SQLite refuses a compound SELECT of more than 500 terms.
+_TERMS_PER_QUERY = 400
+
+
+def _indexed_percentiles(
+    *, table: str, group: str, value: str, where: str, params: list[Any], sizes: dict[Any, int]
+) -> dict[Any, tuple[float, ...]]:
+    """SQLite, a value that is a column: per group, the two values at the quantile's rank
+    (``ORDER BY value LIMIT 2 OFFSET rank``), walked along an index on (…, group, value);
+    all groups in one compound query (one per 400 ranks)."""
+    terms = sorted({(key, rank_below(n, q)) for key, n in sizes.items() for q in QUANTILES})
+    term = (
+        f"SELECT * FROM (SELECT %s AS t, {value} AS v FROM {table} "
+        f"WHERE {where} AND {group} = %s AND {value} IS NOT NULL "
+        f"ORDER BY {value} LIMIT 2 OFFSET %s)"
+    )
+    ranks: dict[Any, dict[int, float]] = {}
+    with connection.cursor() as cur:
+        for start in range(0, len(terms), _TERMS_PER_QUERY):
+            chunk = terms[start : start + _TERMS_PER_QUERY]
+            cur.execute(
+                " UNION ALL ".join([term] * len(chunk)),
+                [v for t, (key, lo) in enumerate(chunk) for v in (t, *params, key, lo)],
+            )
+            previous = -1
+            for t, v in cur.fetchall():  # each term's rank, then the next rank
+                key, lo = chunk[t]
+                ranks.setdefault(key, {})[lo if t != previous else lo + 1] = v
+                previous = t
+    return {key: _from_ranks(sizes[key], at) for key, at in ranks.items()}
 
 
 def _seconds_between(start: str, end: str) -> str:
@@ -178,22 +212,40 @@ def _seconds_between(start: str, end: str) -> str:
 def workflow_rows(*, filters: dict[str, Any]) -> list[WorkflowRow]:
     """Instances by status per workflow; durations of completed instances."""
     rows: dict[str, WorkflowRow] = {}
+    sizes: dict[str, int] = {}
     qs = _instances(filters)
-    for name, status, n in (
-        qs.order_by().values_list("workflow_name", "status").annotate(n=Count("id"))
+    for status, name, n, timed in (
+        qs.order_by()
+        .values_list("status", "workflow_name")  # the order of the (status, workflow) index
+        .annotate(n=Count("id"), timed=Count("duration_seconds"))
     ):
         rows.setdefault(name, WorkflowRow(name)).counts[status] = n
-    where, params = _where_workflow(filters, "workflow_name")
-    table = WorkflowInstance._meta.db_table
-    source = (
-        f"SELECT workflow_name AS g0, duration_seconds AS v FROM {table} "
-        f"WHERE status = %s AND duration_seconds IS NOT NULL{where}"
-    )
-    for (name,), (median, p90) in grouped_percentiles(
-        source=source, params=[Status.COMPLETED, *params], keys=1
-    ).items():
-        row = rows.setdefault(name, WorkflowRow(name))
-        row.median_duration, row.p90_duration = median, p90
+        if status == Status.COMPLETED and timed:
+            sizes[name] = timed
+    table = connection.ops.quote_name(WorkflowInstance._meta.db_table)
+    where = "status = %s"
+    if connection.vendor == "postgresql":
+        params: list[Any] = [Status.COMPLETED]
+        if filters.get("workflow"):
+            where, params = f"{where} AND workflow_name = %s", [*params, filters["workflow"]]
+        found = _postgres_percentiles(
+            f"SELECT workflow_name AS g0, duration_seconds AS v FROM {table} "
+            f"WHERE {where} AND duration_seconds IS NOT NULL",
+            params,
+            keys=1,
+        )
+        percentiles = {key[0]: values for key, values in found.items()}
+    else:
+        percentiles = _indexed_percentiles(
+            table=table,
+            group="workflow_name",
+            value="duration_seconds",
+            where=where,
+            params=[Status.COMPLETED],
+            sizes=sizes,
+        )
+    for name, (median, p90) in percentiles.items():
+        rows[name].median_duration, rows[name].p90_duration = median, p90
     return sorted(rows.values(), key=lambda r: r.workflow_name)
 
 
@@ -206,36 +258,46 @@ def step_rows(*, filters: dict[str, Any], now: datetime) -> list[StepRow]:
     late = Q(status=task_status.COMPLETED, completed_at__gt=F("due_at")) | Q(
         status=task_status.OPEN, due_at__lt=now
     )
+    timed = Q(status=task_status.COMPLETED, created_at__isnull=False, completed_at__isnull=False)
+    tasks = HumanTask.objects.all()
+    if filters.get("workflow"):
+        tasks = tasks.filter(instance__workflow_name=filters["workflow"])
     qs = (
-        HumanTask.objects.filter(instance__in=_instances(filters))
-        .order_by()
+        tasks.order_by()
         .values_list("instance__workflow_name", "step_name")
         .annotate(
             tasks=Count("id"),
             completed=Count("id", filter=Q(status=task_status.COMPLETED)),
             reassigned=Count("id", filter=Q(reassignment_count__gt=0)),
             overdue=Count("id", filter=Q(due_at__isnull=False) & late),
+            timed=Count("id", filter=timed),
         )
     )
-    rows = {
-        (wf, step): StepRow(wf, step, tasks, completed, reassigned, overdue)
-        for wf, step, tasks, completed, reassigned, overdue in qs
-    }
-    where, params = _where_workflow(filters, "i.workflow_name")
-    tasks, instances = HumanTask._meta.db_table, WorkflowInstance._meta.db_table
+    rows: dict[tuple[str, str], StepRow] = {}
+    sizes: dict[tuple[Any, ...], int] = {}
+    for wf, step, n, completed, reassigned, overdue, n_timed in qs:
+        rows[(wf, step)] = StepRow(wf, step, n, completed, reassigned, overdue)
+        if n_timed:
+            sizes[(wf, step)] = n_timed
+    if not sizes:
+        return sorted(rows.values(), key=lambda r: (r.workflow_name, r.step_name))
+    where, params = "t.status = %s", [task_status.COMPLETED]
+    if filters.get("workflow"):
+        where, params = f"{where} AND i.workflow_name = %s", [*params, filters["workflow"]]
     fk = HumanTask._meta.get_field("instance")
-    join = f"i.{fk.target_field.column} = t.{fk.column}"  # type: ignore[union-attr]
     source = (
         f"SELECT i.workflow_name AS g0, t.step_name AS g1, "
         f"{_seconds_between('t.created_at', 't.completed_at')} AS v "
-        f"FROM {tasks} t JOIN {instances} i ON {join} "
-        f"WHERE t.status = %s AND t.created_at IS NOT NULL AND t.completed_at IS NOT NULL{where}"
+        f"FROM {HumanTask._meta.db_table} t JOIN {WorkflowInstance._meta.db_table} i "
+        f"ON i.{fk.target_field.column} = t.{fk.column} "  # type: ignore[union-attr]
+        f"WHERE {where} AND t.created_at IS NOT NULL AND t.completed_at IS NOT NULL"
     )
-    for key, (median, p90) in grouped_percentiles(
-        source=source, params=[task_status.COMPLETED, *params], keys=2
-    ).items():
-        row = rows[(key[0], key[1])]
-        row.median_cycle, row.p90_cycle = median, p90
+    if connection.vendor == "postgresql":
+        percentiles = _postgres_percentiles(source, params, keys=2)
+    else:
+        percentiles = _ranked_percentiles(source, params, sizes)
+    for (wf, step), (median, p90) in percentiles.items():
+        rows[(wf, step)].median_cycle, rows[(wf, step)].p90_cycle = median, p90
     return sorted(rows.values(), key=lambda r: (r.workflow_name, r.step_name))
 
 
