@@ -151,17 +151,23 @@ def _ranked_percentiles(
     group = ", ".join(f"g{i}" for i in range(keys))
     wanted = [(*key, r + 1) for key, n in sizes.items() for r in _wanted_ranks(n)]
     row = "(" + ", ".join(["%s"] * (keys + 1)) + ")"
-    sql = (
-        f"SELECT {group}, rn, v FROM (SELECT {group}, v, "
-        f"ROW_NUMBER() OVER (PARTITION BY {group} ORDER BY v) AS rn FROM ({source}) AS s) AS r "
-        f"WHERE ({group}, rn) IN (VALUES {', '.join([row] * len(wanted))})"
-    )
     ranks: dict[tuple[Any, ...], dict[int, float]] = {}
     with connection.cursor() as cur:
-        cur.execute(sql, [*params, *(v for w in wanted for v in w)])
-        for *key, rn, v in cur.fetchall():
-            ranks.setdefault(tuple(key), {})[rn - 1] = v
+        # one query, unless the ranks' parameters outgrow SQLite's limit (32,766)
+        for start in range(0, len(wanted), _RANKS_PER_QUERY):
+            chunk = wanted[start : start + _RANKS_PER_QUERY]
+            cur.execute(
+                f"SELECT {group}, rn, v FROM (SELECT {group}, v, ROW_NUMBER() OVER "
+                f"(PARTITION BY {group} ORDER BY v) AS rn FROM ({source}) AS s) AS r "
+                f"WHERE ({group}, rn) IN (VALUES {', '.join([row] * len(chunk))})",
+                [*params, *(v for w in chunk for v in w)],
+            )
+            for *key, rn, v in cur.fetchall():
+                ranks.setdefault(tuple(key), {})[rn - 1] = v
     return {key: _from_ranks(sizes[key], at) for key, at in ranks.items()}
+
+
+_RANKS_PER_QUERY = 8000
 
 
 # SQLite refuses a compound SELECT of more than 500 terms.
