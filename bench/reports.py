@@ -22,6 +22,7 @@ It prints p50/p95 in ms and the reference's p50 over the new one's.
     .venv/bin/python bench/reports.py --vendor postgres       # one vendor only
     .venv/bin/python bench/reports.py --vendor sqlite --keep  # keep the file, then:
     .venv/bin/python bench/reports.py --reuse FILE            # measure again, no build
+    .venv/bin/python bench/reports.py --reuse postgres        # the same, kept bench_reports
     .venv/bin/python bench/reports.py --explain               # query plans of the report
 
 The SQLite file is a temporary one (deleted after); on PostgreSQL a database
@@ -269,6 +270,10 @@ def _plan(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
 
 
 def child(args: argparse.Namespace) -> int:
+    if args.reuse == "postgres":  # the database an earlier --vendor postgres --keep left
+        data.setup(os.environ["DATABASE_URL"].rsplit("/", 1)[0] + "/" + PG_DB)
+        run_vendor(args)
+        return 0
     if args.reuse:
         data.setup(f"sqlite:///{Path(args.reuse).resolve()}")
         run_vendor(args)
@@ -314,7 +319,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the database(s)")
     parser.add_argument("--explain", action="store_true", help="print the queries' plans")
     parser.add_argument(
-        "--reuse", metavar="SQLITE_FILE", help="measure on a file an earlier --keep run left"
+        "--reuse",
+        metavar="SQLITE_FILE|postgres",
+        help="measure on what an earlier --keep run left (a SQLite file, or bench_reports)",
     )
     args = parser.parse_args(argv)
     if args.vendor or args.reuse:

@@ -132,7 +132,8 @@ def _postgres_percentiles(
     source: str, params: list[Any], keys: int
 ) -> dict[tuple[Any, ...], tuple[float, ...]]:
     """``percentile_cont`` of ``v`` per group ``g0``, ``g1``... of ``source``, one query."""
-    group = ", ".join(f"g{i}" for i in range(keys))
+    # Byte order ("C") groups the same names and sorts them faster than a language's rules.
+    group = ", ".join(f'g{i} COLLATE "C"' for i in range(keys))
     sql = (
         f"SELECT {group}, percentile_cont(%s::float8[]) WITHIN GROUP (ORDER BY v) "
         f"FROM ({source}) AS s GROUP BY {group}"
