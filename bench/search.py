@@ -157,8 +157,17 @@ def generate(n: int, per_instance: int, now: datetime, user_ids: list[int]) -> I
         yield inst, tasks
 
 
-def build(n: int, per_instance: int) -> tuple[float, float, str]:
-    """Write the rows and their search documents; (rows seconds, index seconds, a key)."""
+def build(
+    n: int,
+    per_instance: int,
+    *,
+    documents: bool = True,
+    rows: Callable[..., Iterator[Any]] = generate,
+) -> tuple[float, float, str]:
+    """Write the rows and their search documents; (rows seconds, index seconds, a key).
+
+    ``documents=False`` writes the rows only (bench/reports.py); ``rows`` replaces
+    ``generate`` (same signature and values)."""
     from django.contrib.auth.models import User
     from django.db import connection, transaction
 
@@ -170,7 +179,7 @@ def build(n: int, per_instance: int) -> tuple[float, float, str]:
     user_ids = [u.pk for u in users]
     now = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
     pg = connection.vendor == "postgresql"
-    if pg:
+    if pg and documents:
         with connection.cursor() as cur:
             for table in search_tables():
                 cur.execute(f'DROP INDEX "{table}_body_trgm"')  # built once, after the load
@@ -197,6 +206,10 @@ def build(n: int, per_instance: int) -> tuple[float, float, str]:
                 ["task_id"],
             )
         t1 = time.perf_counter()
+        if not documents:
+            rows_s += t1 - t0
+            batch.clear()
+            return
         with transaction.atomic():
             docs, task_docs = [], []
             for i, ts in batch:
@@ -213,7 +226,7 @@ def build(n: int, per_instance: int) -> tuple[float, float, str]:
         index_s += t2 - t1
         batch.clear()
 
-    for inst, tasks in generate(n, per_instance, now, user_ids):
+    for inst, tasks in rows(n, per_instance, now, user_ids):
         if inst["initial_data"]["reference"].startswith("EXP-2026-49") and not key:
             key = inst["initial_data"]["reference"]
         batch.append((inst, tasks))
@@ -223,7 +236,7 @@ def build(n: int, per_instance: int) -> tuple[float, float, str]:
         flush()
     t0 = time.perf_counter()
     with connection.cursor() as cur:
-        if pg:
+        if pg and documents:
             for table in search_tables():
                 cur.execute(
                     f'CREATE INDEX "{table}_body_trgm" ON "{table}" USING gin (body gin_trgm_ops)'

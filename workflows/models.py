@@ -278,6 +278,10 @@ class WorkflowInstance(models.Model):
         indexes = [
             models.Index(fields=["status", "started_at"]),
             models.Index(fields=["workflow_name", "started_at"]),
+            # Reports: counts per (status, workflow) and durations at a rank, index only
+            models.Index(
+                fields=["status", "workflow_name", "duration_seconds"], name="instance_report_idx"
+            ),
         ]
 
     def __str__(self) -> str:
