@@ -282,15 +282,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
             return
         if previous:
             await self._leave_presence(previous)
-        await self.channel_layer.group_send(
-            broadcast.presence_group(task_id),
-            broadcast.PresenceJoin(
-                type="presence.join",
-                task_id=str(task_id),
-                channel=self.channel_name,
-                username=self.username,
-            ),
-        )
+        if task.is_open:
+            await self._join_presence(task_id)
         # Re-sync: the page was rendered with some state; tell if it has moved on since.
         current = (task.status, task.assignee_user_id, task.assignee_group_id)
         if message.get("state") != _audience_state(current):
@@ -313,6 +306,19 @@ class LiveConsumer(AsyncWebsocketConsumer):
         await self._send_html(await self._instance_html(None, str(instance_id)))
 
     # --- presence on a task page ---------------------------------------------------------
+
+    async def _join_presence(self, task_id: uuid.UUID) -> None:
+        """Tell the others on this open task's page we are here (they answer likewise). A
+        closed task's page takes no part: there is no work left to share."""
+        await self.channel_layer.group_send(
+            broadcast.presence_group(task_id),
+            broadcast.PresenceJoin(
+                type="presence.join",
+                task_id=str(task_id),
+                channel=self.channel_name,
+                username=self.username,
+            ),
+        )
 
     async def _leave_presence(self, task_id: str | None = None) -> None:
         """Tell the others on this task page (the watched one, or ``task_id``) we left."""

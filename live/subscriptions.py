@@ -71,7 +71,8 @@ class Subscriptions:
         self.task_id = str(task_id)
         self.task_instance_id = str(task.instance_id)
         await self.join(broadcast.task_group(task_id))
-        await self.join(broadcast.presence_group(task_id))
+        if task.is_open:  # who else is looking matters while there is work to share
+            await self.join(broadcast.presence_group(task_id))
         # Its workflow's state (paused, ended) is the task page's too: whoever sees a task
         # sees its instance's workflow events.
         await self.join(broadcast.instance_tasks_group(task.instance_id))

@@ -68,7 +68,7 @@ def world(rnd: random.Random, workflows: list[str]) -> dict[str, Any]:
             )
             instances.append(inst)
             for s, step in enumerate(["check", "approve"][: 1 + (w + i) % 2]):
-                created = started + timedelta(microseconds=rnd.randrange(10**9))
+                created: datetime | None = started + timedelta(microseconds=rnd.randrange(10**9))
                 task_status = rnd.choice(["completed", "completed", "completed", "open"])
                 cycle = seconds(rnd)
                 completed = (

@@ -315,6 +315,31 @@ async def test_someone_else_completing_my_task_page_shows_who_and_turns_the_form
     await alice.disconnect()
 
 
+async def test_a_closed_tasks_page_takes_no_part_in_presence(world: dict[str, User]) -> None:
+    """After completing, carol lands on the task's page again (?completed=1): alice, still on
+    the page she opened, must not see carol "also viewing" a task with no work left."""
+    event, _, task_id = new_task("group:finance", "Pay the supplier")
+    await ingest(event)
+    watch = {"watch": "task", "id": task_id, "state": "open::" + str(await _group_id("finance"))}
+    alice = await open_socket(world["alice"], watch)
+    carol = await open_socket(world["carol"], watch)
+    assert "Also viewing: carol" in await received(alice)
+    assert "Also viewing: alice" in await received(carol)
+    task = await database_sync_to_async(HumanTask.objects.get)(task_id=task_id)
+    await database_sync_to_async(actions.complete_task)(
+        task=task, user=world["carol"], form_data=None
+    )
+    assert "carol already completed this task at" in await received(alice)
+    await carol.disconnect()
+    assert "Also viewing: " not in await received(alice)
+
+    completed = {"watch": "task", "id": task_id, "state": "completed::"}
+    again = await open_socket(world["carol"], completed)
+    assert await alice.receive_nothing(timeout=0.5)  # no "Also viewing: carol"
+    await again.disconnect()
+    await alice.disconnect()
+
+
 async def test_a_page_rendered_before_a_change_is_told_on_reconnect(world: dict[str, User]) -> None:
     event, instance_id, task_id = new_task("alice")
     await ingest(event)
