@@ -15,6 +15,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.timesince import timesince, timeuntil
 
+from workflows.labels import humanize
 from workflows.timeline import format_duration
 
 register = template.Library()
@@ -53,7 +54,7 @@ def readable_items(data: Any) -> list[tuple[str, str]]:
     """Top-level keys of a JSON object as (Label, value) rows."""
     if not isinstance(data, dict):
         return [("Value", readable(data))]
-    return [(str(k).replace("_", " ").capitalize(), readable(v)) for k, v in data.items()]
+    return [(humanize(str(k)), readable(v)) for k, v in data.items()]
 
 
 @register.filter

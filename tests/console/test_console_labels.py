@@ -124,3 +124,22 @@ def test_history_resolves_its_names_once_per_page() -> None:
     small = queries()
     add(8)
     assert queries() == small
+
+
+def test_the_instance_page_reads_initial_data_as_facts_with_the_json_folded() -> None:
+    people = make_people()
+    task = make_task(
+        assignee="alice",
+        initial_data={"report_id": "EXP-2026-4916", "amount": 1250.5, "urgent": True},
+    )
+    client = Client()
+    client.force_login(people.erin)
+    html = client.get(reverse("workflows_ui:instance_detail", args=[task.instance_id])).content
+    page = html.decode()
+    facts = page.split('id="data-h"')[1].split("</section>")[0]
+    assert "<dt>Report ID</dt><dd>EXP-2026-4916</dd>" in facts
+    assert "<dt>Amount</dt><dd>1,250.5</dd>" in facts
+    assert "<dt>Urgent</dt><dd>Yes</dd>" in facts
+    # The JSON as the engine sent it stays one click away.
+    raw = facts.split('<details class="raw-data">')[1]
+    assert "&quot;report_id&quot;: &quot;EXP-2026-4916&quot;" in raw
