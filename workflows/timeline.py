@@ -274,8 +274,13 @@ def _workflow_resumed(
     return parts, who
 
 
+# How a step's type reads; another type an engine sends reads as sent.
+STEP_TYPE_WORDS = {"human": "waits for a person", "machine": "automatic"}
+
+
 def _step_started(p: Mapping[str, Any], actor: str, titles: TitleMap | None) -> tuple[Parts, str]:
     step_type = _str(p.get("step_type")).lower()
+    step_type = STEP_TYPE_WORDS.get(step_type, step_type)
     sentence = f"Step {_step(p.get('step_name'))} started" + (
         f" ({step_type})" if step_type else ""
     )

@@ -81,7 +81,7 @@ CASES = [
     (
         b.step_started(IID, 1, "validate", step_type="MACHINE"),
         "token:engine",
-        "Step 'Validate' started (machine)",
+        "Step 'Validate' started (automatic)",
         "engine",
         "step",
     ),
