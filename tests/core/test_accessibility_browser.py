@@ -186,8 +186,15 @@ def test_layout_on_a_phone_and_at_1280_px(
         expect(page.locator("details[data-filters-fold] > summary")).to_be_hidden()
         expect(page.locator("#id_q")).to_be_visible()
         cell = page.locator(f"#task-row-{world[1]['queued']} td[data-label=Task]")
-        expect(cell).to_be_visible()  # the socket's first re-sync may be swapping the table
-        box = cell.bounding_box()
+        # The socket's first re-sync may swap the table between finding the cell and
+        # measuring it: measure once the socket is open, and again if the cell was swapped.
+        page.wait_for_selector("html[data-live-socket=open]", state="attached")
+        box = None
+        for _ in range(20):
+            expect(cell).to_be_visible()
+            box = cell.bounding_box()
+            if box is not None:
+                break
         assert box is not None and box["width"] >= 320, box
     finally:
         wide.close()
