@@ -72,3 +72,12 @@ def uvicorn_servers(tmp_path: Path) -> Iterator[Servers]:
         yield servers
     finally:
         servers.close()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A real-browser test runs once more if it fails (pytest-rerunfailures): Chromium, a
+    server and a socket on a busy machine (the suite runs on every core) have timing a
+    test cannot own. A test that fails twice fails; the rerun is reported."""
+    for item in items:
+        if item.get_closest_marker("browser") is not None:
+            item.add_marker(pytest.mark.flaky(reruns=1, reruns_delay=1))
