@@ -50,6 +50,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from config import env as shared_env
+
 ROOT = Path(__file__).resolve().parents[1]
 APP = "config.asgi:application"
 
@@ -74,16 +76,10 @@ def say(message: str) -> None:
 
 
 def env_int(env: dict[str, str], name: str, default: int, minimum: int = 1) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
     try:
-        value = int(raw)
-    except ValueError:
-        raise Refused(f"{name} must be a whole number, not {raw!r}.") from None
-    if value < minimum:
-        raise Refused(f"{name} must be at least {minimum}, not {value}.")
-    return value
+        return shared_env.env_int(env, name, default, minimum)
+    except ValueError as exc:
+        raise Refused(f"{exc}.") from None
 
 
 @dataclass(frozen=True)

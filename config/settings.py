@@ -14,6 +14,8 @@ from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from pythonjsonlogger.core import RESERVED_ATTRS
 
+from config import env
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -23,16 +25,10 @@ def env_bool(name: str, default: bool) -> bool:
 
 
 def env_int(name: str, default: int, minimum: int = 0) -> int:
-    value = os.environ.get(name, "").strip()
-    if not value:
-        return default
     try:
-        number = int(value)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}") from None
-    if number < minimum:
-        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {number}")
-    return number
+        return env.env_int(os.environ, name, default, minimum)
+    except ValueError as exc:
+        raise ImproperlyConfigured(str(exc)) from None
 
 
 def local_secret_key(path: Path) -> str:

@@ -531,7 +531,23 @@ class EmailStatus(models.TextChoices):
     FAILED = "failed"  # gave up after NOTIFY_MAX_ATTEMPTS attempts
 
 
-class AssignmentEmail(models.Model):
+class EmailDelivery(models.Model):
+    """Where one email is on its way: its status, attempts (a lease: the worker that bumps
+    ``attempts`` owns the row until ``next_attempt_at``) and the last error."""
+
+    created_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=16, choices=EmailStatus.choices, default="pending")
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class AssignmentEmail(EmailDelivery):
     """An email to one person: a task was assigned to them or to one of their teams.
 
     Written by ingest in the transaction that stored the assigning event, at most one per
@@ -548,13 +564,6 @@ class AssignmentEmail(models.Model):
         max_length=150, blank=True, help_text="The team it was assigned to; blank: to them."
     )
     actor = models.CharField(max_length=200, blank=True, help_text="Who assigned it, if known.")
-    created_at = models.DateTimeField(default=timezone.now)
-    status = models.CharField(max_length=16, choices=EmailStatus.choices, default="pending")
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    last_attempt_at = models.DateTimeField(null=True, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
 
     class Meta:
         db_table = "workflows_assignmentemail"
@@ -572,7 +581,7 @@ class AssignmentEmail(models.Model):
         return f"task {self.task_id} to {self.recipient_id} ({self.status})"
 
 
-class DigestEmail(models.Model):
+class DigestEmail(EmailDelivery):
     """One person's daily digest of overdue tasks: one row per (person, day in their time
     zone), claimed before anything is sent, so no day's digest goes out twice."""
 
@@ -580,14 +589,7 @@ class DigestEmail(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="digest_emails"
     )
     day = models.DateField(help_text="The person's local date.")
-    created_at = models.DateTimeField(default=timezone.now)
-    status = models.CharField(max_length=16, choices=EmailStatus.choices, default="pending")
     task_count = models.PositiveIntegerField(default=0, help_text="Overdue tasks listed.")
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    last_attempt_at = models.DateTimeField(null=True, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
 
     class Meta:
         db_table = "workflows_digestemail"
