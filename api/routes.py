@@ -4,6 +4,7 @@ actions on tasks. It depends on the core (``workflows``) only.
 No ``from __future__ import annotations`` here: django-ninja reads annotations at runtime.
 """
 
+import logging
 import uuid
 from collections.abc import Callable
 from typing import Any, cast
@@ -11,6 +12,7 @@ from typing import Any, cast
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from ninja import Field, NinjaAPI, Query, Schema, Status
@@ -35,10 +37,13 @@ from api.schemas import (
     TaskFilters,
     TaskOut,
 )
+from config import outage
 from workflows import actions, jsonvalues
 from workflows import selectors as core
 from workflows.ingest import IngestError, ingest_events
 from workflows.models import HumanTask, IngestToken, TokenScope
+
+log = logging.getLogger(__name__)
 
 
 class StableIdsAPI(NinjaAPI):
@@ -158,6 +163,15 @@ def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResp
     response = _errors(401, [{"index": None, "field": "Authorization", "message": message}])
     response["WWW-Authenticate"] = "Bearer"
     return response
+
+
+@api.exception_handler(OperationalError)
+@api.exception_handler(InterfaceError)
+def _database_unavailable(request: HttpRequest, exc: Exception) -> HttpResponse:
+    # The database is restarting or unreachable: the transaction rolled back, nothing is
+    # stored; the engine sends the batch again after Retry-After (config/outage.py).
+    log.warning("api: database unavailable, answered 503: %r", exc)
+    return outage.unavailable_json()
 
 
 @api.exception_handler(MissingScope)

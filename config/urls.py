@@ -34,3 +34,6 @@ urlpatterns = [
     path("", include("savedviews.urls")),
     path("workflows/", include("workflows_ui.urls")),
 ]
+
+# A database outage answers 503 with Retry-After, anything else Django's 500 (config/outage.py).
+handler500 = "config.outage.server_error"

@@ -263,6 +263,12 @@
     var source = requestSource(event.detail.elt);
     var xhr = event.detail.xhr;
     if (!source || !xhr) return;
+    if (xhr.status === 503) {
+      // The database is away for a moment (config/outage.py): nothing was saved.
+      var wait = xhr.getResponseHeader("Retry-After") || "a few";
+      showRequestError(source, event.detail.elt, xhr, "The task inbox is temporarily unavailable (error 503); nothing was saved. Your input is kept; try again in " + wait + " seconds.");
+      return;
+    }
     if (xhr.status >= 500) {
       showRequestError(source, event.detail.elt, xhr, "Something went wrong on the server (error " + xhr.status + "). Your input is kept; try again.");
       return;

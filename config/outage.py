@@ -1,0 +1,82 @@
+"""The database away (restarting, unreachable, or SQLite locked past its timeout): a 503 with
+``Retry-After``, never a 500, on every face.
+
+Where the failure surfaces decides who answers:
+- in the JSON API's view (token lookup, ingest, an action): the API's exception handler
+  (``api.routes``) answers in its own error shape with :func:`unavailable_json`;
+- anywhere else (a page's view, the session or authentication middleware, the time-zone
+  middleware reading preferences): Django turns the exception into its 500 handler, which is
+  :func:`server_error` here. It answers 503 when the exception it handles is a database
+  outage, and Django's own 500 otherwise.
+
+Nothing is half-written: ingest and every action run in one transaction, rolled back with the
+error. Nothing needs a restart either: Django opens a new connection on the next request
+(``CONN_HEALTH_CHECKS`` drops a dead persistent one first), the outbox worker's loop retries
+(``workflows.worker``), and sockets re-sync when they reconnect. docs/architecture.md,
+"Operations".
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from django.db import InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template import loader
+from django.views.decorators.csrf import requires_csrf_token
+from django.views.defaults import server_error as django_server_error
+
+log = logging.getLogger(__name__)
+
+# What the database raises when it is not there to answer: connection refused or reset, the
+# server shutting down, a dead connection used (InterfaceError), SQLite's lock timeout.
+# A programming error (a bad query) is a DatabaseError of another kind and stays a 500.
+OUTAGE_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError)
+
+# Seconds a client should wait before trying again: about a database restart's length.
+RETRY_AFTER_SECONDS = 5
+
+MESSAGE = (
+    "the database is temporarily unavailable; nothing was stored, send it again "
+    f"in {RETRY_AFTER_SECONDS} seconds"
+)
+
+
+def is_outage(exc: BaseException | None) -> bool:
+    return isinstance(exc, OUTAGE_ERRORS)
+
+
+def unavailable_json() -> JsonResponse:
+    """The API's answer, in its error shape (ErrorsOut)."""
+    response = JsonResponse(
+        {"errors": [{"index": None, "field": "", "message": MESSAGE}]}, status=503
+    )
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+def unavailable_page() -> HttpResponse:
+    """A page that needs nothing the outage took away: no session, user or database."""
+    html = loader.get_template("503.html").render({"retry_after": RETRY_AFTER_SECONDS})
+    response = HttpResponse(html, status=503)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+@requires_csrf_token
+def server_error(request: HttpRequest, template_name: str = "500.html") -> HttpResponse:
+    """``handler500``: Django calls it while handling the exception, so it is the current one."""
+    exc = sys.exc_info()[1]
+    if is_outage(exc):
+        log.warning("database unavailable, answered 503: %r", exc)
+        if request.path.startswith("/api/"):
+            return unavailable_json()
+        return unavailable_page()
+    if request.path.startswith("/api/"):
+        # The API speaks JSON even when it fails outside its own handlers.
+        return JsonResponse(
+            {"errors": [{"index": None, "field": "", "message": "internal server error"}]},
+            status=500,
+        )
+    return django_server_error(request, template_name)
