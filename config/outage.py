@@ -47,6 +47,24 @@ def is_outage(exc: BaseException | None) -> bool:
     return isinstance(exc, OUTAGE_ERRORS)
 
 
+class BriefOutageFilter(logging.Filter):
+    """An outage fails every request and every pass of the worker's loop, all with the same
+    traceback: log each as one line that names the error, without the traceback. Any other
+    exception keeps its traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if is_outage(exc):
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            record.msg = (
+                f"{record.getMessage()} (database unavailable: {type(exc).__name__}: {first_line})"
+            )
+            record.args = ()
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 def unavailable_json() -> JsonResponse:
     """The API's answer, in its error shape (ErrorsOut)."""
     response = JsonResponse(

@@ -316,7 +316,11 @@ LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
 LOGGING: dict[str, object] = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "config.logs.RequestIdFilter"}},
+    "filters": {
+        "request_id": {"()": "config.logs.RequestIdFilter"},
+        # A database outage: one line per failure, not a traceback (config/outage.py).
+        "outage": {"()": "config.outage.BriefOutageFilter"},
+    },
     "formatters": {
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
@@ -330,7 +334,7 @@ LOGGING: dict[str, object] = {
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "filters": ["request_id"],
+            "filters": ["request_id", "outage"],
             **({"formatter": "json"} if LOG_FORMAT == "json" else {}),
         }
     },
