@@ -5,35 +5,19 @@ comes back by itself and nothing is lost or stored twice."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
+from tests.faults.scenarios import load
 from tests.support import pgcluster
 
 pytestmark = pytest.mark.skipif(
     not pgcluster.available(), reason="PostgreSQL's server binaries are not installed"
 )
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def scenario():
-    spec = importlib.util.spec_from_file_location(
-        "postgres_outage", ROOT / "bench" / "faults" / "postgres_outage.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
 
 @pytest.mark.parametrize("crash", [False, True], ids=["clean-restart", "crash"])
 def test_postgres_down_then_back_loses_nothing_and_recovers_by_itself(crash: bool) -> None:
-    result = scenario().run(down=3.0, before=2.0, after=6.0, rate=5.0, crash=crash)
+    result = load("postgres_outage").run(down=3.0, before=2.0, after=6.0, rate=5.0, crash=crash)
     assert result.problems == []
     assert result.engine["by_phase"]["down"].get("503", 0) > 0
     assert set(result.engine["by_phase"]["down"]) <= {"503"}
