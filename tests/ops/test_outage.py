@@ -68,7 +68,7 @@ def test_a_page_answers_the_styled_503_when_its_view_cannot_reach_the_database()
     assert response["Retry-After"] == str(outage.RETRY_AFTER_SECONDS)
     html = response.content.decode()
     assert "Temporarily unavailable" in html
-    assert "Nothing you sent was saved" in html
+    assert "nothing you sent was saved" in html
     assert "css/app.css" in html  # styled, with the site's stylesheet
 
 
