@@ -113,18 +113,21 @@ class Engine:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.app = create_app(dashboard_url, token, secret)
-        self.handled: list[tuple[str, str, str, int, str]] = []  # id, kind, instance, status, said
+        # id, kind, instance, status, what it said, seconds the handler took
+        self.handled: list[tuple[str, str, str, int, str, float]] = []
         commands = self.app.state.commands
         handle = commands.handle
 
         async def recording(headers: dict[str, str], raw: bytes) -> tuple[int, dict[str, Any]]:
+            started = time.perf_counter()
             status, body = await handle(headers, raw)
+            took = time.perf_counter() - started
             try:
                 sent = json.loads(raw)
                 key = (str(sent["id"]), str(sent["kind"]), str(sent["instance_id"]))
             except (ValueError, KeyError, TypeError):
                 key = ("?", "?", "?")
-            self.handled.append((*key, status, str(body.get("status", ""))))
+            self.handled.append((*key, status, str(body.get("status", "")), took))
             return status, body
 
         commands.handle = recording
@@ -215,8 +218,12 @@ def run(
         proxy.lose_answers(lost_answers)
         proxy.up()
         back = time.monotonic()
+        # Measured at the engine (in this process, every 0.1 s): when it has taken every
+        # command people made; the dashboard's own record is read once it has.
+        settled_in = _wait_until_applied(
+            engine, {c["id"] for c in during}, back, 30 + 4 * backoff_max
+        )
         after = _wait_until_settled(servers, len(during), timeout=60 + 4 * backoff_max)
-        settled_in = time.monotonic() - back
         time.sleep(1.0)  # let the engine finish what the last commands started
 
         return _judge(
@@ -347,6 +354,17 @@ def _wait_for_tasks(url: str, token: str, instances: list[str]) -> dict[str, str
                 f"the engine's tasks did not arrive: {len(found)} of {len(instances)}"
             )
         time.sleep(0.2)
+
+
+def _wait_until_applied(engine: Engine, ids: set[str], since: float, timeout: float) -> float:
+    """Seconds from ``since`` until the engine applied all of ``ids`` (or the timeout ran out:
+    then the judgement says what is missing)."""
+    while time.monotonic() - since < timeout:
+        taken = {h[0] for h in engine.handled if h[3] == 200}
+        if ids <= taken:
+            return time.monotonic() - since
+        time.sleep(0.1)
+    return time.monotonic() - since
 
 
 def _wait_until_settled(servers: Servers, count: int, timeout: float) -> list[dict[str, Any]]:
