@@ -13,12 +13,16 @@ The engine (``Engine``, exactly one) streams ``demo.simulation.LiveFeed`` events
 the load people (``population.Caster``), through ``POST /api/events`` with the ingest token,
 ``--load-batch`` events per request at ``--load-rate`` events per second in all.
 
-Live-update delay: an ingest that creates a task for a load person or a team, and every
-action, leaves a mark (task id, time the request was sent, who). The first message naming
-that task on the socket of *someone else* ends the mark: its delay is a sample. Marks not
+Live-update delay: an ingest that creates a task for a load person or a team, a claim (the
+team mates' queues lose the row) and a reassignment (the new assignee is told, or their
+team's queue gains the row) leave a mark: task id, time the request was sent, who sent it.
+The first message naming that task on the socket of *someone else* ends the mark: its delay
+(request sent to message received) is a sample. Completions leave none: a task of one's own
+is on no one else's page. Marks not
 ended within ``MARK_TIMEOUT`` seconds are counted as unseen (whoever would see it may have
-been between two pages). The samples start again when the last person has been spawned,
-as Locust's own statistics do with ``--reset-stats``.
+been between two pages). The measurement starts when the last person has signed in (sign-in is
+PBKDF2, ~0.3 s of CPU each, and belongs to the ramp): Locust's statistics and these samples
+start again then, and the test ends ``--load-duration`` seconds later.
 
 What Locust does not count itself (the delays, the outcomes of actions, the events sent) is
 written as JSON to ``--load-results`` when the test stops.
@@ -65,6 +69,7 @@ def _options(parser: Any) -> None:
     parser.add_argument("--load-rate", type=float, default=100.0, help="engine events/s")
     parser.add_argument("--load-batch", type=int, default=10, help="events per request")
     parser.add_argument("--load-think", default="4,12", help="think time range, seconds")
+    parser.add_argument("--load-duration", type=float, default=120, help="measured seconds")
     parser.add_argument("--load-results", default="", help="JSON file written at the end")
     parser.add_argument("--load-sent", default="", help="file of the sent events' ids")
 
@@ -77,7 +82,7 @@ class Live:
         self.reset()
 
     def reset(self) -> None:
-        self.delays: dict[str, list[float]] = {"ingest": [], "action": []}
+        self.delays: dict[str, list[float]] = {"ingest": [], "claim": [], "reassign": []}
         self.unseen: Counter[str] = Counter()
         self.marked: Counter[str] = Counter()
 
@@ -108,7 +113,8 @@ SENT_IDS: list[tuple[str, str, str | None]] = []  # event id, instance id, task 
 PEOPLE = itertools.count()
 # Open sockets, and once all are spawned their range and mean (sampled every second).
 SOCKETS: dict[str, Any] = {"open": 0, "min": None, "max": 0, "sum": 0, "samples": 0}
-MEASURING = {"on": False}
+MEASURING: dict[str, Any] = {"on": False}
+SIGNED_IN = {"n": 0}
 
 
 def _percentiles(values: list[float]) -> dict[str, Any]:
@@ -122,13 +128,30 @@ def _percentiles(values: list[float]) -> dict[str, Any]:
     return {"n": len(ordered), "p50_ms": at(0.5), "p95_ms": at(0.95), "p99_ms": at(0.99)}
 
 
-@events.spawning_complete.add_listener
-def _spawned(user_count: int, **_: Any) -> None:
+def _signed_in(environment: Environment) -> None:
+    """One more person signed in; with the last one the measurement starts (Locust's
+    statistics and ours begin again) and lasts ``--load-duration`` seconds."""
+    SIGNED_IN["n"] += 1
+    options = environment.parsed_options
+    if SIGNED_IN["n"] != options.load_people:
+        return
+    environment.stats.reset_all()
     LIVE.reset()
     OUTCOMES.clear()
+    OUTCOMES["people signed in at the start of the measurement"] = SIGNED_IN["n"]
     MEASURING["on"] = True
-    SOCKETS.update(min=SOCKETS["open"], max=SOCKETS["open"])
-    OUTCOMES["people_at_start_of_measurement"] = user_count - 1
+    MEASURING["since"] = time.time()
+    SOCKETS.update(min=SOCKETS["open"], max=SOCKETS["open"], sum=0, samples=0)
+    if options.load_results:
+        Path(options.load_results + ".started").write_text(str(MEASURING["since"]))
+
+    def end() -> None:
+        gevent.sleep(options.load_duration)
+        MEASURING["seconds"] = time.time() - MEASURING["since"]
+        assert environment.runner is not None
+        environment.runner.quit()
+
+    gevent.spawn(end)
 
 
 @events.test_start.add_listener
@@ -153,6 +176,9 @@ def _write_results(environment: Environment, **_: Any) -> None:
         return
     LIVE.expire()
     results = {
+        "measured": MEASURING["on"],
+        "measured_seconds": round(MEASURING.get("seconds", 0.0), 1),
+        "signed_in": SIGNED_IN["n"],
         "live_delay": {kind: _percentiles(v) for kind, v in LIVE.delays.items()},
         "marks": dict(LIVE.marked),
         "unseen": dict(LIVE.unseen),
@@ -240,6 +266,7 @@ class Person(HttpUser):
                 response.failure(f"sign-in answered {response.status_code}, not a redirect")
                 raise RuntimeError(f"{self.username} could not sign in")
         self.my_tasks()
+        _signed_in(self.environment)
 
     def page(self, url: str, name: str, watch: dict[str, Any] | None) -> str:
         with self.client.get(url, name=name, catch_response=True) as response:
@@ -364,7 +391,7 @@ class Person(HttpUser):
         if f'action="/tasks/{task_id}/claim/"' not in html:
             OUTCOMES["task no longer in the queue when opened"] += 1
             return
-        LIVE.mark(task_id, self.username, "action")
+        LIVE.mark(task_id, self.username, "claim")
         with self.client.post(
             f"/tasks/{task_id}/claim/",
             data={"csrfmiddlewaretoken": self.csrf()},
@@ -372,6 +399,11 @@ class Person(HttpUser):
             allow_redirects=False,
             catch_response=True,
         ) as response:
+            if response.status_code == 404:
+                # A team mate claimed it first: it is theirs, out of this person's sight.
+                response.success()
+                OUTCOMES["claim conflict (404: a team mate's now)"] += 1
+                return
             if response.status_code != 302:
                 response.failure(f"{response.status_code}")
                 return
@@ -383,7 +415,6 @@ class Person(HttpUser):
         if data is None:
             OUTCOMES["completion form missing"] += 1
             return
-        LIVE.mark(task_id, self.username, "action")
         with self.client.post(
             f"/tasks/{task_id}/complete/",
             data=data,
@@ -448,7 +479,7 @@ class Person(HttpUser):
 
     def reassign(self, task_id: str) -> None:
         to = self.team if random.random() < 0.2 or not self.mates else random.choice(self.mates)
-        LIVE.mark(task_id, self.username, "action")
+        LIVE.mark(task_id, self.username, "reassign")
         with self.client.post(
             f"/tasks/{task_id}/reassign/",
             data={
