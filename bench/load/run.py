@@ -470,9 +470,13 @@ def summarise(
         "measured_s": results["measured_seconds"],
         "sockets_open": results["sockets_open"],
         "engine_rate_target": args.rate,
-        "engine_events_per_s": round(float(rows["POST /api/events"]["Requests/s"]) * args.batch, 1)
-        if "POST /api/events" in rows
-        else 0,
+        "engine_events_per_s": round(
+            results["engine_measured"]["events"] / max(1.0, results["measured_seconds"]), 1
+        ),
+        "engine_mean_batch": round(
+            results["engine_measured"]["events"] / max(1, results["engine_measured"]["requests"]),
+            1,
+        ),
         "requests_per_s": round(sum(float(r["Requests/s"]) for r in http), 1),
         "people_requests_per_s": round(sum(p["per_s"] for p in people_pages), 1),
         "pages": pages,
