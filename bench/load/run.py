@@ -227,9 +227,9 @@ def server_workers(process: subprocess.Popen) -> list[psutil.Process]:
             continue
         if "run_worker" in line or "config.serve" in line:
             continue
-        if "multiprocessing" in line or "uvicorn" in line:
+        if "spawn_main" in line or "uvicorn" in line:
             found.append(p)
-    workers = [p for p in found if "multiprocessing" in " ".join(p.cmdline())]
+    workers = [p for p in found if "spawn_main" in " ".join(p.cmdline())]
     return workers or found
 
 
