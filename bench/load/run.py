@@ -344,38 +344,41 @@ def main() -> int:
         started_file = out / "results.json.started"
         while not started_file.exists() and locust.poll() is None:
             time.sleep(0.2)
-        servers = tree(server)
-        server_cpu, locust_cpu, window = (
-            cpu_seconds(servers),
-            cpu_seconds([locust_ps]),
-            time.monotonic(),
-        )
+        # No window when Locust ended before everyone had signed in (nothing measured).
+        server_cpu = locust_cpu = window = 0.0
         spy: subprocess.Popen | None = None
-        if args.profile:
-            target = server_workers(server)[0]
-            spy = subprocess.Popen(
-                [
-                    str(BIN / "py-spy"),
-                    "record",
-                    "--pid",
-                    str(target.pid),
-                    "--duration",
-                    str(max(5, args.duration - 10)),
-                    "--rate",
-                    "50",
-                    "--format",
-                    "raw",
-                    "--output",
-                    str(out / "profile.txt"),
-                    "--nonblocking",
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
+        if started_file.exists():
+            servers = tree(server)
+            server_cpu, locust_cpu, window = (
+                cpu_seconds(servers),
+                cpu_seconds([locust_ps]),
+                time.monotonic(),
             )
-        time.sleep(max(0, args.duration - 3))
-        server_cpu = cpu_seconds(servers) - server_cpu
-        locust_cpu = cpu_seconds([locust_ps]) - locust_cpu
-        window = time.monotonic() - window
+            if args.profile:
+                target = server_workers(server)[0]
+                spy = subprocess.Popen(
+                    [
+                        str(BIN / "py-spy"),
+                        "record",
+                        "--pid",
+                        str(target.pid),
+                        "--duration",
+                        str(max(5, args.duration - 10)),
+                        "--rate",
+                        "50",
+                        "--format",
+                        "raw",
+                        "--output",
+                        str(out / "profile.txt"),
+                        "--nonblocking",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                )
+            time.sleep(max(0, args.duration - 3))
+            server_cpu = cpu_seconds(servers) - server_cpu
+            locust_cpu = cpu_seconds([locust_ps]) - locust_cpu
+            window = time.monotonic() - window
         locust_status = locust.wait(timeout=args.duration + ramp + 240)
         load_after = os.getloadavg()
         if spy is not None:
@@ -402,8 +405,8 @@ def main() -> int:
     report = summarise(args, stats, results, checked, prepared)
     report["cpu"] = {
         "window_s": round(window, 1),
-        "server_cores": round(server_cpu / window, 2),
-        "locust_cores": round(locust_cpu / window, 2),
+        "server_cores": round(server_cpu / window, 2) if window else None,
+        "locust_cores": round(locust_cpu / window, 2) if window else None,
         "load_average_before_after": [round(load_before[0], 1), round(load_after[0], 1)],
         "cores": os.cpu_count(),
     }
