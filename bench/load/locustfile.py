@@ -439,6 +439,11 @@ class Person(HttpUser):
             allow_redirects=False,
             catch_response=True,
         ) as response:
+            if response.status_code == 404:
+                # Reassigned or claimed out of this person's sight since the page was read.
+                response.success()
+                OUTCOMES["completion: task out of sight (404)"] += 1
+                return
             if response.status_code == 409:
                 # The workflow is paused or ended: the page says so; not a fault.
                 response.success()
@@ -508,6 +513,10 @@ class Person(HttpUser):
             allow_redirects=False,
             catch_response=True,
         ) as response:
+            if response.status_code == 404:
+                response.success()
+                OUTCOMES["reassign: task out of sight (404)"] += 1
+                return
             if response.status_code != 302:
                 response.failure(f"{response.status_code}: {form_errors(response.text)}")
                 return
