@@ -283,7 +283,8 @@ class Person(HttpUser):
                 OUTCOMES["task out of sight when opened (404)"] += 1
                 return ""
             if response.status_code != 200:
-                response.failure(f"{response.status_code}")
+                # Status 0: no answer (response.error says why: refused, reset, timed out).
+                response.failure(f"{response.status_code} {response.error or ''}".strip())
                 return ""
             text = response.text
         if watch is not None:
