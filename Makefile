@@ -38,9 +38,10 @@ serve-prod:
 test: install
 	$(VENV)/bin/pytest -n auto
 
-# The edit loop: no real-browser tests (Playwright + Chromium), Hypothesis' small dev profile.
+# The edit loop: no real-browser tests (Playwright + Chromium), no slow ones (the load test's
+# smoke run), Hypothesis' small dev profile.
 test-fast: install
-	$(VENV)/bin/pytest -m "not browser"
+	$(VENV)/bin/pytest -m "not browser and not slow"
 
 lint: install
 	$(VENV)/bin/ruff check .
