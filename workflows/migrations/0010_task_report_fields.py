@@ -76,7 +76,16 @@ class Migration(migrations.Migration):
         migrations.AddIndex(
             model_name="humantask",
             index=models.Index(
-                fields=["workflow_name", "step_name", "cycle_seconds"], name="task_report_idx"
+                fields=[
+                    "workflow_name",
+                    "step_name",
+                    "cycle_seconds",
+                    "status",
+                    "reassignment_count",
+                    "due_at",
+                    "completed_at",
+                ],
+                name="task_report_idx",
             ),
         ),
     ]
