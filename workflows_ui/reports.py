@@ -2,13 +2,14 @@
 
 Percentiles interpolate linearly between the closest ranks (the common "inclusive"
 definition, as numpy's default, spreadsheets' PERCENTILE.INC and PostgreSQL's
-``percentile_cont``). They are computed in the database, one query per table whatever the
-number of workflows or steps: ``percentile_cont`` on PostgreSQL. SQLite has none: the
-counting query gives each group's size, then only the two values around each percentile's
-rank leave the database, which ``interpolate`` combines exactly as ``percentile_cont`` does.
-Instance durations (a column) are read at ``OFFSET rank`` along the (status, workflow,
-duration) index; task cycle times (an expression over a join) are numbered per group by
-``ROW_NUMBER``.
+``percentile_cont``). They are computed in the database, a fixed number of queries whatever
+the number of workflows or steps, the same SQL on SQLite and PostgreSQL: the counting query
+gives each group's size, then only the two values around each percentile's rank leave the
+database (``ORDER BY value LIMIT 2 OFFSET rank`` along an index ending in (group, value)),
+which ``interpolate`` combines exactly as ``percentile_cont`` does. Instance durations walk
+``instance_report_idx`` (status, workflow, duration); task cycle times ``task_report_idx``
+(workflow, step, cycle seconds), the copies of the workflow name and cycle time that the
+fold keeps on the task row, so no figure joins the tasks to their instances.
 """
 
 from __future__ import annotations
@@ -128,21 +129,6 @@ def _from_ranks(n: int, at: dict[int, float]) -> tuple[float, ...]:
     return tuple(out)
 
 
-def _postgres_percentiles(
-    source: str, params: list[Any], keys: int
-) -> dict[tuple[Any, ...], tuple[float, ...]]:
-    """``percentile_cont`` of ``v`` per group ``g0``, ``g1``... of ``source``, one query."""
-    # Byte order ("C") groups the same names and sorts them faster than a language's rules.
-    group = ", ".join(f'g{i} COLLATE "C"' for i in range(keys))
-    sql = (
-        f"SELECT {group}, percentile_cont(%s::float8[]) WITHIN GROUP (ORDER BY v) "
-        f"FROM ({source}) AS s GROUP BY {group}"
-    )
-    with connection.cursor() as cur:
-        cur.execute(sql, [list(QUANTILES), *params])
-        return {tuple(row[:keys]): tuple(row[keys]) for row in cur.fetchall()}
-
-
 # SQLite refuses a compound SELECT of more than 500 terms.
 _TERMS_PER_QUERY = 400
 
@@ -186,41 +172,25 @@ def _indexed_percentiles(
 def workflow_rows(*, filters: dict[str, Any]) -> list[WorkflowRow]:
     """Instances by status per workflow; durations of completed instances."""
     rows: dict[str, WorkflowRow] = {}
-    sizes: dict[tuple[str], int] = {}
+    sizes: dict[tuple[Any, ...], int] = {}
     qs = _instances(filters)
     for status, name, n, timed in (
         qs.order_by()
         .values_list("status", "workflow_name")  # the order of the (status, workflow) index
-        .annotate(n=Count("id"), timed=Count("duration_seconds"))
+        .annotate(n=Count("*"), timed=Count("duration_seconds"))
     ):
         rows.setdefault(name, WorkflowRow(name)).counts[status] = n
         if status == Status.COMPLETED and timed:
             sizes[(name,)] = timed
-    table = connection.ops.quote_name(WorkflowInstance._meta.db_table)
-    where = "status = %s"
-    if connection.vendor == "postgresql":
-        params: list[Any] = [Status.COMPLETED]
-        if filters.get("workflow"):
-            where, params = f"{where} AND workflow_name = %s", [*params, filters["workflow"]]
-        found = _postgres_percentiles(
-            f"SELECT workflow_name AS g0, duration_seconds AS v FROM {table} "
-            f"WHERE {where} AND duration_seconds IS NOT NULL",
-            params,
-            keys=1,
-        )
-        percentiles = {key[0]: values for key, values in found.items()}
-    else:
-        percentiles = {
-            key[0]: values
-            for key, values in _indexed_percentiles(
-                table=table,
-                group=("workflow_name",),
-                value="duration_seconds",
-                where=where,
-                params=[Status.COMPLETED],
-                sizes=sizes,  # type: ignore[arg-type]
-            ).items()
-        }
+    found = _indexed_percentiles(
+        table=connection.ops.quote_name(WorkflowInstance._meta.db_table),
+        group=("workflow_name",),
+        value="duration_seconds",
+        where="status = %s",
+        params=[Status.COMPLETED],
+        sizes=sizes,
+    )
+    percentiles = {key[0]: values for key, values in found.items()}
     for name, (median, p90) in percentiles.items():
         rows[name].median_duration, rows[name].p90_duration = median, p90
     return sorted(rows.values(), key=lambda r: r.workflow_name)
@@ -244,15 +214,17 @@ def step_rows(*, filters: dict[str, Any], now: datetime) -> list[StepRow]:
         tasks.order_by()
         .values_list("workflow_name", "step_name")  # the order of task_report_idx
         .annotate(
-            tasks=Count("id"),
-            completed=Count("id", filter=Q(status=task_status.COMPLETED)),
-            reassigned=Count("id", filter=Q(reassignment_count__gt=0)),
-            overdue=Count("id", filter=Q(due_at__isnull=False) & late),
+            # counted over columns of task_report_idx (never "id"): PostgreSQL may then
+            # answer from the index alone, as SQLite does (its rowid is in every index)
+            tasks=Count("*"),
+            completed=Count("step_name", filter=Q(status=task_status.COMPLETED)),
+            reassigned=Count("step_name", filter=Q(reassignment_count__gt=0)),
+            overdue=Count("step_name", filter=Q(due_at__isnull=False) & late),
             timed=Count("cycle_seconds"),
         )
     )
     rows: dict[tuple[str, str], StepRow] = {}
-    sizes: dict[tuple[str, str], int] = {}
+    sizes: dict[tuple[Any, ...], int] = {}
     for wf, step, n, completed, reassigned, overdue, n_timed in qs:
         rows[(wf, step)] = StepRow(wf, step, n, completed, reassigned, overdue)
         if n_timed:
@@ -264,27 +236,17 @@ def step_rows(*, filters: dict[str, Any], now: datetime) -> list[StepRow]:
 
 
 def _cycle_percentiles(
-    sizes: dict[tuple[str, str], int],
-) -> dict[tuple[str, str], tuple[float, ...]]:
+    sizes: dict[tuple[Any, ...], int],
+) -> dict[tuple[Any, ...], tuple[float, ...]]:
     """Cycle-time percentiles of the (workflow, step) groups in ``sizes`` (their numbers of
     cycle times)."""
-    table = connection.ops.quote_name(HumanTask._meta.db_table)
-    if connection.vendor == "postgresql":
-        names = sorted({wf for wf, _ in sizes})
-        found = _postgres_percentiles(
-            f"SELECT workflow_name AS g0, step_name AS g1, cycle_seconds AS v FROM {table} "
-            "WHERE workflow_name = ANY(%s) AND cycle_seconds IS NOT NULL",
-            [names],
-            keys=2,
-        )
-        return {(wf, step): values for (wf, step), values in found.items()}
-    return _indexed_percentiles(  # type: ignore[return-value]
-        table=table,
+    return _indexed_percentiles(
+        table=connection.ops.quote_name(HumanTask._meta.db_table),
         group=("workflow_name", "step_name"),
         value="cycle_seconds",
         where="",
         params=[],
-        sizes=sizes,  # type: ignore[arg-type]
+        sizes=sizes,
     )
 
 
