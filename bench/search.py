@@ -172,6 +172,7 @@ def build(
     from django.db import connection, transaction
 
     from workflows import fastsql, search
+    from workflows.fold import report_fields
     from workflows.store import _INSTANCE_KEYS, _INSTANCES_WRITE, _TASK_KEYS, _TASKS_WRITE
 
     User.objects.create_superuser("bench-admin", password="x")
@@ -189,6 +190,9 @@ def build(
 
     def flush() -> None:
         nonlocal rows_s, index_s
+        for i, ts in batch:  # as the fold ends: the tasks' report fields
+            for t, _ in ts:
+                report_fields(t, i["workflow_name"])
         t0 = time.perf_counter()
         with transaction.atomic():
             fastsql.upsert(

@@ -107,7 +107,25 @@ def task_defaults(task_id: uuid.UUID, step_name: str) -> dict[str, Any]:
         "last_reassigned_by": "",
         "last_reassign_reason": "",
         "previous_assignee": "",
+        # Derived at the end of the fold (``report_fields``), for the Reports page.
+        "workflow_name": "",
+        "cycle_seconds": None,
     }
+
+
+def cycle_seconds(task: dict[str, Any]) -> float | None:
+    """A completed task's time from creation to completion, in seconds (to the
+    microsecond); None for an open or canceled task, or one without both times."""
+    if task["status"] != TaskStatus.COMPLETED or not task["created_at"] or not task["completed_at"]:
+        return None
+    return float((task["completed_at"] - task["created_at"]).total_seconds())
+
+
+def report_fields(task: dict[str, Any], workflow_name: str) -> None:
+    """Set the task's copies of what the Reports page groups and ranks by: its instance's
+    workflow name and its cycle time. Derived from the rest of the fold, never folded."""
+    task["workflow_name"] = workflow_name
+    task["cycle_seconds"] = cycle_seconds(task)
 
 
 def step_defaults(step_name: str, attempt: int) -> dict[str, Any]:
@@ -138,7 +156,8 @@ class FoldProgress:
     """The fold's value between two events: what ``_fold_into`` reads and updates.
 
     After the last event, ``_finish`` derives a few instance fields (current step, waiting,
-    duration) from it; everything else in the rows is this state as it is. So the state
+    duration) and the tasks' report fields (``report_fields``, which nothing in the fold
+    reads) from it; everything else in the rows is this state as it is. So the state
     after some events is their rows plus ``carry()``: the instance fields as they were
     before that derivation, the last step named, the order of step runs and tasks, and the
     sort key of the last event folded. ``resume`` rebuilds the state from those.
@@ -399,6 +418,9 @@ def _finish(state: FoldProgress) -> Fold:
 
     if inst["duration_seconds"] is None and inst["ended_at"] and inst["started_at"]:
         inst["duration_seconds"] = (inst["ended_at"] - inst["started_at"]).total_seconds()
+
+    for task in tasks.values():
+        report_fields(task, inst["workflow_name"])
 
     open_tasks = [t for t in tasks.values() if t["status"] == TaskStatus.OPEN]
     if not terminal and inst["status"] != Status.PAUSED:

@@ -426,6 +426,15 @@ class HumanTask(models.Model):
     last_reassigned_by = models.CharField(max_length=200, blank=True)
     last_reassign_reason = models.TextField(blank=True)
     previous_assignee = models.CharField(max_length=200, blank=True)
+    # The Reports page's figures per (workflow, step) without a join to the instances: the
+    # fold copies the instance's workflow name and derives the cycle time (workflows.fold.
+    # report_fields); migration 0010 filled them in for the rows that existed before.
+    workflow_name = models.CharField(
+        max_length=200, blank=True, default="", help_text="Its instance's workflow name."
+    )
+    cycle_seconds = models.FloatField(
+        null=True, blank=True, help_text="Completed tasks: completed_at - created_at."
+    )
     # Bumped by every person's action: the conditional update that lets exactly one of two
     # simultaneous actions win. Not part of the fold, so a rebuild leaves it alone.
     version = models.PositiveIntegerField(default=0)
@@ -441,6 +450,20 @@ class HumanTask(models.Model):
             models.Index(fields=["assignee_group", "status", "due_at"]),
             models.Index(fields=["status", "created_at"]),
             models.Index(fields=["completed_by_user", "completed_at"]),
+            # Reports: cycle times at a rank along (workflow, step, cycle_seconds); the rest
+            # makes the counts per (workflow, step) a scan of this index alone
+            models.Index(
+                fields=[
+                    "workflow_name",
+                    "step_name",
+                    "cycle_seconds",
+                    "status",
+                    "reassignment_count",
+                    "due_at",
+                    "completed_at",
+                ],
+                name="task_report_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -2,13 +2,14 @@
 
 Percentiles interpolate linearly between the closest ranks (the common "inclusive"
 definition, as numpy's default, spreadsheets' PERCENTILE.INC and PostgreSQL's
-``percentile_cont``). They are computed in the database, one query per table whatever the
-number of workflows or steps: ``percentile_cont`` on PostgreSQL. SQLite has none: the
-counting query gives each group's size, then only the two values around each percentile's
-rank leave the database, which ``interpolate`` combines exactly as ``percentile_cont`` does.
-Instance durations (a column) are read at ``OFFSET rank`` along the (status, workflow,
-duration) index; task cycle times (an expression over a join) are numbered per group by
-``ROW_NUMBER``.
+``percentile_cont``). They are computed in the database, a fixed number of queries whatever
+the number of workflows or steps, the same SQL on SQLite and PostgreSQL: the counting query
+gives each group's size, then only the two values around each percentile's rank leave the
+database (``ORDER BY value LIMIT 2 OFFSET rank`` along an index ending in (group, value)),
+which ``interpolate`` combines exactly as ``percentile_cont`` does. Instance durations walk
+``instance_report_idx`` (status, workflow, duration); task cycle times ``task_report_idx``
+(workflow, step, cycle seconds), the copies of the workflow name and cycle time that the
+fold keeps on the task row, so no figure joins the tasks to their instances.
 """
 
 from __future__ import annotations
@@ -128,72 +129,37 @@ def _from_ranks(n: int, at: dict[int, float]) -> tuple[float, ...]:
     return tuple(out)
 
 
-def _postgres_percentiles(
-    source: str, params: list[Any], keys: int
-) -> dict[tuple[Any, ...], tuple[float, ...]]:
-    """``percentile_cont`` of ``v`` per group ``g0``, ``g1``... of ``source``, one query."""
-    # Byte order ("C") groups the same names and sorts them faster than a language's rules.
-    group = ", ".join(f'g{i} COLLATE "C"' for i in range(keys))
-    sql = (
-        f"SELECT {group}, percentile_cont(%s::float8[]) WITHIN GROUP (ORDER BY v) "
-        f"FROM ({source}) AS s GROUP BY {group}"
-    )
-    with connection.cursor() as cur:
-        cur.execute(sql, [list(QUANTILES), *params])
-        return {tuple(row[:keys]): tuple(row[keys]) for row in cur.fetchall()}
-
-
-def _ranked_percentiles(
-    source: str, params: list[Any], sizes: dict[tuple[Any, ...], int]
-) -> dict[tuple[Any, ...], tuple[float, ...]]:
-    """SQLite: number the values per group (``ROW_NUMBER``) and send out only the ranks
-    around each quantile; ``sizes`` (values per group) comes from the counting query."""
-    keys = len(next(iter(sizes)))
-    group = ", ".join(f"g{i}" for i in range(keys))
-    wanted = [(*key, r + 1) for key, n in sizes.items() for r in _wanted_ranks(n)]
-    row = "(" + ", ".join(["%s"] * (keys + 1)) + ")"
-    ranks: dict[tuple[Any, ...], dict[int, float]] = {}
-    with connection.cursor() as cur:
-        # one query, unless the ranks' parameters outgrow SQLite's limit (32,766)
-        for start in range(0, len(wanted), _RANKS_PER_QUERY):
-            chunk = wanted[start : start + _RANKS_PER_QUERY]
-            cur.execute(
-                f"SELECT {group}, rn, v FROM (SELECT {group}, v, ROW_NUMBER() OVER "
-                f"(PARTITION BY {group} ORDER BY v) AS rn FROM ({source}) AS s) AS r "
-                f"WHERE ({group}, rn) IN (VALUES {', '.join([row] * len(chunk))})",
-                [*params, *(v for w in chunk for v in w)],
-            )
-            for *key, rn, v in cur.fetchall():
-                ranks.setdefault(tuple(key), {})[rn - 1] = v
-    return {key: _from_ranks(sizes[key], at) for key, at in ranks.items()}
-
-
-_RANKS_PER_QUERY = 8000
-
-
 # SQLite refuses a compound SELECT of more than 500 terms.
 _TERMS_PER_QUERY = 400
 
 
 def _indexed_percentiles(
-    *, table: str, group: str, value: str, where: str, params: list[Any], sizes: dict[Any, int]
-) -> dict[Any, tuple[float, ...]]:
-    """SQLite, a value that is a column: per group, the two values at the quantile's rank
-    (``ORDER BY value LIMIT 2 OFFSET rank``), walked along an index on (…, group, value);
-    all groups in one compound query (one per 400 ranks)."""
+    *,
+    table: str,
+    group: tuple[str, ...],
+    value: str,
+    where: str,
+    params: list[Any],
+    sizes: dict[tuple[Any, ...], int],
+) -> dict[tuple[Any, ...], tuple[float, ...]]:
+    """A value that is a column: per group (``sizes``: the number of non-null values of
+    each), the two values at the quantile's rank (``ORDER BY value LIMIT 2 OFFSET rank``),
+    walked along an index on (…, *group, value); all groups in one compound query (one per
+    400 ranks)."""
     terms = sorted({(key, rank_below(n, q)) for key, n in sizes.items() for q in QUANTILES})
-    term = (
-        f"SELECT * FROM (SELECT %s AS t, {value} AS v FROM {table} "
-        f"WHERE {where} AND {group} = %s AND {value} IS NOT NULL "
-        f"ORDER BY {value} LIMIT 2 OFFSET %s)"
-    )
-    ranks: dict[Any, dict[int, float]] = {}
+    match = " AND ".join([*([where] if where else []), *(f"{c} = %s" for c in group)])
+    ranks: dict[tuple[Any, ...], dict[int, float]] = {}
     with connection.cursor() as cur:
         for start in range(0, len(terms), _TERMS_PER_QUERY):
             chunk = terms[start : start + _TERMS_PER_QUERY]
             cur.execute(
-                " UNION ALL ".join([term] * len(chunk)),
-                [v for t, (key, lo) in enumerate(chunk) for v in (t, *params, key, lo)],
+                " UNION ALL ".join(
+                    f"SELECT * FROM (SELECT {t} AS t, {value} AS v FROM {table} "
+                    f"WHERE {match} AND {value} IS NOT NULL "
+                    f"ORDER BY {value} LIMIT 2 OFFSET %s) AS r{t}"
+                    for t in range(len(chunk))
+                ),
+                [v for key, lo in chunk for v in (*params, *key, lo)],
             )
             previous = -1
             for t, v in cur.fetchall():  # each term's rank, then the next rank
@@ -203,54 +169,28 @@ def _indexed_percentiles(
     return {key: _from_ranks(sizes[key], at) for key, at in ranks.items()}
 
 
-def _seconds_between(start: str, end: str) -> str:
-    """SQL for ``end - start`` in seconds (a float, to the microsecond, on both databases)."""
-    if connection.vendor == "postgresql":
-        return f"EXTRACT(EPOCH FROM ({end} - {start}))::float8"
-    # SQLite keeps naive UTC text, "YYYY-MM-DD HH:MM:SS[.ffffff]": whole seconds by
-    # strftime, microseconds from the text (julianday would round to milliseconds).
-    return (
-        f"((CAST(strftime('%%s', {end}) AS INTEGER) - CAST(strftime('%%s', {start}) AS INTEGER))"
-        f" + (CAST(substr({end}, 21, 6) AS INTEGER)"
-        f" - CAST(substr({start}, 21, 6) AS INTEGER)) / 1000000.0)"
-    )
-
-
 def workflow_rows(*, filters: dict[str, Any]) -> list[WorkflowRow]:
     """Instances by status per workflow; durations of completed instances."""
     rows: dict[str, WorkflowRow] = {}
-    sizes: dict[str, int] = {}
+    sizes: dict[tuple[Any, ...], int] = {}
     qs = _instances(filters)
     for status, name, n, timed in (
         qs.order_by()
         .values_list("status", "workflow_name")  # the order of the (status, workflow) index
-        .annotate(n=Count("id"), timed=Count("duration_seconds"))
+        .annotate(n=Count("*"), timed=Count("duration_seconds"))
     ):
         rows.setdefault(name, WorkflowRow(name)).counts[status] = n
         if status == Status.COMPLETED and timed:
-            sizes[name] = timed
-    table = connection.ops.quote_name(WorkflowInstance._meta.db_table)
-    where = "status = %s"
-    if connection.vendor == "postgresql":
-        params: list[Any] = [Status.COMPLETED]
-        if filters.get("workflow"):
-            where, params = f"{where} AND workflow_name = %s", [*params, filters["workflow"]]
-        found = _postgres_percentiles(
-            f"SELECT workflow_name AS g0, duration_seconds AS v FROM {table} "
-            f"WHERE {where} AND duration_seconds IS NOT NULL",
-            params,
-            keys=1,
-        )
-        percentiles = {key[0]: values for key, values in found.items()}
-    else:
-        percentiles = _indexed_percentiles(
-            table=table,
-            group="workflow_name",
-            value="duration_seconds",
-            where=where,
-            params=[Status.COMPLETED],
-            sizes=sizes,
-        )
+            sizes[(name,)] = timed
+    found = _indexed_percentiles(
+        table=connection.ops.quote_name(WorkflowInstance._meta.db_table),
+        group=("workflow_name",),
+        value="duration_seconds",
+        where="status = %s",
+        params=[Status.COMPLETED],
+        sizes=sizes,
+    )
+    percentiles = {key[0]: values for key, values in found.items()}
     for name, (median, p90) in percentiles.items():
         rows[name].median_duration, rows[name].p90_duration = median, p90
     return sorted(rows.values(), key=lambda r: r.workflow_name)
@@ -259,25 +199,28 @@ def workflow_rows(*, filters: dict[str, Any]) -> list[WorkflowRow]:
 def step_rows(*, filters: dict[str, Any], now: datetime) -> list[StepRow]:
     """Per (workflow, step): task cycle time, reassignment rate and overdue count.
 
-    Overdue: completed after its due date, or still open past it.
+    Overdue: completed after its due date, or still open past it. The task row carries its
+    workflow's name and its cycle time (``HumanTask.workflow_name``, ``cycle_seconds``,
+    written by the fold), so nothing here joins the instances.
     """
     task_status = HumanTask.Status
     late = Q(status=task_status.COMPLETED, completed_at__gt=F("due_at")) | Q(
         status=task_status.OPEN, due_at__lt=now
     )
-    timed = Q(status=task_status.COMPLETED, created_at__isnull=False, completed_at__isnull=False)
     tasks = HumanTask.objects.all()
     if filters.get("workflow"):
-        tasks = tasks.filter(instance__workflow_name=filters["workflow"])
+        tasks = tasks.filter(workflow_name=filters["workflow"])
     qs = (
         tasks.order_by()
-        .values_list("instance__workflow_name", "step_name")
+        .values_list("workflow_name", "step_name")  # the order of task_report_idx
         .annotate(
-            tasks=Count("id"),
-            completed=Count("id", filter=Q(status=task_status.COMPLETED)),
-            reassigned=Count("id", filter=Q(reassignment_count__gt=0)),
-            overdue=Count("id", filter=Q(due_at__isnull=False) & late),
-            timed=Count("id", filter=timed),
+            # counted over columns of task_report_idx (never "id"): PostgreSQL may then
+            # answer from the index alone, as SQLite does (its rowid is in every index)
+            tasks=Count("*"),
+            completed=Count("step_name", filter=Q(status=task_status.COMPLETED)),
+            reassigned=Count("step_name", filter=Q(reassignment_count__gt=0)),
+            overdue=Count("step_name", filter=Q(due_at__isnull=False) & late),
+            timed=Count("cycle_seconds"),
         )
     )
     rows: dict[tuple[str, str], StepRow] = {}
@@ -286,26 +229,25 @@ def step_rows(*, filters: dict[str, Any], now: datetime) -> list[StepRow]:
         rows[(wf, step)] = StepRow(wf, step, n, completed, reassigned, overdue)
         if n_timed:
             sizes[(wf, step)] = n_timed
-    if not sizes:
-        return sorted(rows.values(), key=lambda r: (r.workflow_name, r.step_name))
-    where, params = "t.status = %s", [task_status.COMPLETED]
-    if filters.get("workflow"):
-        where, params = f"{where} AND i.workflow_name = %s", [*params, filters["workflow"]]
-    fk = HumanTask._meta.get_field("instance")
-    source = (
-        f"SELECT i.workflow_name AS g0, t.step_name AS g1, "
-        f"{_seconds_between('t.created_at', 't.completed_at')} AS v "
-        f"FROM {HumanTask._meta.db_table} t JOIN {WorkflowInstance._meta.db_table} i "
-        f"ON i.{fk.target_field.column} = t.{fk.column} "  # type: ignore[union-attr]
-        f"WHERE {where} AND t.created_at IS NOT NULL AND t.completed_at IS NOT NULL"
-    )
-    if connection.vendor == "postgresql":
-        percentiles = _postgres_percentiles(source, params, keys=2)
-    else:
-        percentiles = _ranked_percentiles(source, params, sizes)
-    for (wf, step), (median, p90) in percentiles.items():
-        rows[(wf, step)].median_cycle, rows[(wf, step)].p90_cycle = median, p90
+    if sizes:
+        for (wf, step), (median, p90) in _cycle_percentiles(sizes).items():
+            rows[(wf, step)].median_cycle, rows[(wf, step)].p90_cycle = median, p90
     return sorted(rows.values(), key=lambda r: (r.workflow_name, r.step_name))
+
+
+def _cycle_percentiles(
+    sizes: dict[tuple[Any, ...], int],
+) -> dict[tuple[Any, ...], tuple[float, ...]]:
+    """Cycle-time percentiles of the (workflow, step) groups in ``sizes`` (their numbers of
+    cycle times)."""
+    return _indexed_percentiles(
+        table=connection.ops.quote_name(HumanTask._meta.db_table),
+        group=("workflow_name", "step_name"),
+        value="cycle_seconds",
+        where="",
+        params=[],
+        sizes=sizes,
+    )
 
 
 def completions_per_day(
@@ -320,7 +262,7 @@ def completions_per_day(
         completed_at__lt=day_end(today),
     )
     if filters and filters.get("workflow"):
-        qs = qs.filter(instance__workflow_name=filters["workflow"])
+        qs = qs.filter(workflow_name=filters["workflow"])
     counts = dict(
         qs.annotate(day=TruncDate("completed_at"))
         .order_by()

@@ -19,6 +19,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from workflows import fold
 from workflows.models import HumanTask, WorkflowInstance
 from workflows_ui import reports
 from workflows_ui.reports import build_report, percentile
@@ -42,6 +43,15 @@ def seconds(rnd: random.Random) -> float:
     if rnd.random() < 0.2:
         return float(rnd.choice([60, 3600]))  # ties
     return rnd.randrange(1, 10**6) + rnd.randrange(10**6) / 10**6
+
+
+def report_fields(
+    workflow: str, status: str, created: datetime | None, completed: datetime | None
+) -> dict[str, Any]:
+    """The task's copies the fold writes (``workflows.fold.report_fields``)."""
+    task = {"status": status, "created_at": created, "completed_at": completed}
+    fold.report_fields(task, workflow)
+    return {"workflow_name": task["workflow_name"], "cycle_seconds": task["cycle_seconds"]}
 
 
 def world(rnd: random.Random, workflows: list[str]) -> dict[str, Any]:
@@ -88,6 +98,7 @@ def world(rnd: random.Random, workflows: list[str]) -> dict[str, Any]:
                         status=task_status,
                         created_at=created,
                         completed_at=completed,
+                        **report_fields(name, task_status, created, completed),
                     )
                 )
     # steps with exactly one and exactly two cycle times, on the first instance
@@ -104,6 +115,7 @@ def world(rnd: random.Random, workflows: list[str]) -> dict[str, Any]:
                     status="completed",
                     created_at=created,
                     completed_at=done,
+                    **report_fields(workflows[0], "completed", created, done),
                 )
             )
     WorkflowInstance.objects.bulk_create(instances)
@@ -133,7 +145,7 @@ def test_database_percentiles_equal_the_python_reference(seed: int) -> None:
         if median is None:
             assert step.median_cycle is None and step.p90_cycle is None
             continue
-        # to the microsecond: SQLite reads the stored text, PostgreSQL subtracts timestamps
+        # to the microsecond (the reference's statistics interpolate by their own formula)
         assert step.median_cycle == pytest.approx(median, abs=1e-6)
         assert step.p90_cycle == pytest.approx(p90, abs=1e-6)
     assert {1, 2} <= sizes and any(n % 2 for n in sizes) and any(n and n % 2 == 0 for n in sizes)
@@ -171,12 +183,12 @@ def test_the_reports_page_query_count_does_not_grow_with_groups(admin_user) -> N
 
 
 def test_many_groups_split_into_several_queries_give_the_same_figures(monkeypatch) -> None:
-    """SQLite's limits (500 compound terms, 32,766 parameters) split the rank queries."""
+    """SQLite's limit of 500 compound terms splits the rank queries."""
     world(random.Random(5), [f"wf-{n}" for n in range(len(SIZES))])
     whole = build_report(filters={}, now=NOW)
     monkeypatch.setattr(reports, "_TERMS_PER_QUERY", 1)
-    monkeypatch.setattr(reports, "_RANKS_PER_QUERY", 3)
     split = build_report(filters={}, now=NOW)
     assert split.workflows == whole.workflows
     assert split.steps == whole.steps
     assert any(r.median_duration for r in split.workflows)
+    assert any(s.median_cycle for s in split.steps)

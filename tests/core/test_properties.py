@@ -122,12 +122,24 @@ def projections_after(batches: Sequence[Sequence[dict[str, Any]]]) -> dict[str, 
         for batch in batches:
             ingest_events(events=list(batch), source="token:prop")
         ingested = f.snapshot()
+        assert_report_fields(ingested)
         refold([row["instance_id"] for row in ingested["instances"]])
         assert f.snapshot() == ingested, "refold changed the projections"
         call_command("rebuild_projections", verbosity=0, stdout=io.StringIO())
         assert f.snapshot() == ingested, "rebuild_projections changed the projections"
         transaction.set_rollback(True)
     return ingested
+
+
+def assert_report_fields(snapshot: dict[str, Any]) -> None:
+    """Each task row's copies for the Reports page: its instance's workflow name, and the
+    time from creation to completion of a completed task (None otherwise)."""
+    names = {row["instance_id"]: row["workflow_name"] for row in snapshot["instances"]}
+    for task in snapshot["tasks"]:
+        assert task["workflow_name"] == names[task["instance_id"]]
+        done = task["status"] == "completed" and task["created_at"] and task["completed_at"]
+        expected = (task["completed_at"] - task["created_at"]).total_seconds() if done else None
+        assert task["cycle_seconds"] == expected
 
 
 @pytest.fixture
