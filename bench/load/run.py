@@ -53,6 +53,7 @@ import psutil
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.load.resources import Sampler, verdict  # noqa: E402
 from tests.support.server import free_port, stop, wait_until_up  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -106,6 +107,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--profile", action="store_true", help="py-spy one server process")
     parser.add_argument("--out", default="", help="directory for the CSVs and results")
     parser.add_argument("--keep", action="store_true", help="keep the SQLite database")
+    parser.add_argument(
+        "--sample",
+        type=float,
+        default=0.0,
+        help="seconds between samples of memory, descriptors and connections (0: none); "
+        "the report says whether each stayed flat (bench/load/resources.py)",
+    )
     args = parser.parse_args()
     if args.smoke:
         args.topology, args.people, args.spawn_rate, args.duration = "embedded", 8, 8.0, 10
@@ -347,6 +355,7 @@ def main() -> int:
         # No window when Locust ended before everyone had signed in (nothing measured).
         server_cpu = locust_cpu = window = 0.0
         spy: subprocess.Popen | None = None
+        sampler: Sampler | None = None
         if started_file.exists():
             servers = tree(server)
             server_cpu, locust_cpu, window = (
@@ -354,6 +363,15 @@ def main() -> int:
                 cpu_seconds([locust_ps]),
                 time.monotonic(),
             )
+            if args.sample:
+                sampler = Sampler(
+                    root_pid=server.pid,
+                    interval=args.sample,
+                    database="bench_load" if database.postgres else "",
+                    postgres_url=args.postgres,
+                    redis_url=args.redis if args.topology == "prod" else "",
+                )
+                sampler.start()
             if args.profile:
                 target = server_workers(server)[0]
                 spy = subprocess.Popen(
@@ -376,6 +394,8 @@ def main() -> int:
                     stderr=subprocess.PIPE,
                 )
             time.sleep(max(0, args.duration - 3))
+            if sampler is not None:
+                sampler.stop()
             server_cpu = cpu_seconds(servers) - server_cpu
             locust_cpu = cpu_seconds([locust_ps]) - locust_cpu
             window = time.monotonic() - window
@@ -410,6 +430,11 @@ def main() -> int:
         "load_average_before_after": [round(load_before[0], 1), round(load_after[0], 1)],
         "cores": os.cpu_count(),
     }
+    if sampler is not None:
+        report["resources"] = {
+            "verdict": verdict(sampler.samples, warmup=min(60.0, args.duration / 4)),
+            "samples": sampler.samples,
+        }
     if args.profile and (out / "profile.txt").exists():
         report["profile"] = [
             (f, round(incl, 1), round(own, 1))
@@ -425,11 +450,15 @@ def main() -> int:
         print(f"only {results['signed_in']} of {args.people} people signed in: nothing measured")
     if not report["events"]["all_projected"]:
         print("events: not every sent event was stored and projected")
+    flat = sampler is None or report["resources"]["verdict"]["flat"]
+    if not flat:
+        print("resources: not flat:", json.dumps(report["resources"]["verdict"]))
     ok = (
         results["measured"]
         and report["failures"] == 0
         and report["events"]["all_projected"]
         and locust_status in (0, 1)
+        and flat
     )
     return 0 if ok else 1
 
