@@ -1,5 +1,5 @@
-"""The serving path before bench/http.py: HTTP through Django's own ASGI handler, websockets
-through Channels, as config/asgi.py was. Kept to measure against (bench/http.py)."""
+"""The serving path before bench/serving.py: HTTP through Django's own ASGI handler, websockets
+through Channels, as config/asgi.py was. Kept to measure against (bench/serving.py)."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ WSGI handler, websockets through Channels, in one uvicorn process.
 HTTP goes to ``config.wsgi``'s handler through a2wsgi, which runs each request whole in one
 thread of a pool of ``WEB_THREADS``. Django's own ASGI handler ran the same request as ~30
 hops between the event loop and threads (every sync-only middleware, then the view) and a new
-thread, hence a new database connection, per request; bench/http.py measures both
+thread, hence a new database connection, per request; bench/serving.py measures both
 (bench/README.md). The pool's threads keep their connections (CONN_MAX_AGE), opened and
 closed by the WSGI handler's request_started / request_finished as under any WSGI server.
 

@@ -135,7 +135,7 @@ _SQLITE_DEFAULT = f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
 # threads (config/asgi.py), each keeping its connection for CONN_MAX_AGE seconds (0: one per
 # request, as before), checked before reuse after an error or an idle request
 # (CONN_HEALTH_CHECKS). On SQLite a new connection per request cost a connect and, when it
-# was the last one, a WAL checkpoint on close (bench/README.md, bench/http.py).
+# was the last one, a WAL checkpoint on close (bench/README.md, bench/serving.py).
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", _SQLITE_DEFAULT),

@@ -1,5 +1,5 @@
 """WSGI entry point: Django's synchronous handler, which config/asgi.py serves inside uvicorn
-(through a2wsgi) and any WSGI server can serve alone (``gunicorn config.wsgi``: bench/http.py).
+(through a2wsgi) and any WSGI server can serve alone (``gunicorn config.wsgi``: bench/serving.py).
 
 One change to Django's handler: a request body without ``Content-Length`` (an engine that
 streams with ``Transfer-Encoding: chunked``) is read to its end when the server says the input

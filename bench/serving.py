@@ -18,7 +18,7 @@ the server closes. Every answer's status is checked (404, 200). Rounds (``--roun
 default 2) alternate the servers, so a change in the machine's load falls on all of them;
 the table gives each server's best round and its ratio to gunicorn.
 
-    .venv/bin/python bench/http.py [--seconds 8] [--connections 8] [--rounds 2]
+    .venv/bin/python bench/serving.py [--seconds 8] [--connections 8] [--rounds 2]
 
 The load generator shares the 2 cores with the server: the figures are relative, not the
 server's ceiling.
@@ -26,26 +26,21 @@ server's ceiling.
 
 from __future__ import annotations
 
+import argparse
+import http.client
+import multiprocessing
+import os
+import platform
+import subprocess
 import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-
-# This file is bench/http.py: keep its folder off the path, or it hides the standard library's
-# ``http`` package from itself.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
-import argparse  # noqa: E402
-import http.client  # noqa: E402
-import multiprocessing  # noqa: E402
-import os  # noqa: E402
-import platform  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Iterator, Sequence  # noqa: E402
-from contextlib import contextmanager  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from datetime import UTC, datetime  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
