@@ -7,16 +7,18 @@ Servers (each one process, on a fresh migrated SQLite file, DEBUG off, the proje
   Django's WSGI handler in a2wsgi's thread pool, websockets through Channels);
 - ``asgi``: ``uvicorn bench.asgi_django:application``, the design before: HTTP through
   Django's own ASGI handler;
-- ``gunicorn``: ``gunicorn config.wsgi:application``, one sync worker (the reference: Django's
-  WSGI handler and nothing else). Its sync worker closes the connection after each response,
-  so its clients reconnect for every request; the others keep their connections alive.
+- ``gunicorn``: ``gunicorn config.wsgi:application``, one sync worker: Django's WSGI handler
+  and nothing else, but the sync worker closes the connection after each response, so its
+  clients reconnect for every request (the others keep their connections alive);
+- ``gunicorn-gthread``: the same with one ``gthread`` worker of 10 threads, which keeps
+  connections alive. The reference for the target is the faster of the two, page by page.
 
 Load: ``--connections`` clients (default 8), spread over ``--processes`` load-generating
 processes (default 2), each a thread with one ``http.client`` connection sending GETs one
 after the other for ``--seconds`` (default 8) after a warm-up of 2 s; reconnecting whenever
 the server closes. Every answer's status is checked (404, 200). Rounds (``--rounds``,
 default 2) alternate the servers, so a change in the machine's load falls on all of them;
-the table gives each server's best round and its ratio to gunicorn.
+the table gives each server's best round and its ratio to the faster gunicorn.
 
     .venv/bin/python bench/serving.py [--seconds 8] [--connections 8] [--rounds 2]
 
@@ -58,9 +60,13 @@ class Design:
     what: str
 
     def command(self, port: int) -> list[str]:
-        if self.name == "gunicorn":
+        if self.name.startswith("gunicorn"):
+            threads = (
+                ["--worker-class", "gthread", "--threads", "10"] if "gthread" in self.name else []
+            )
             return [
                 GUNICORN,
+                *threads,
                 "config.wsgi:application",
                 "--bind",
                 f"127.0.0.1:{port}",
@@ -68,6 +74,10 @@ class Design:
                 "1",
                 "--log-level",
                 "warning",
+                # gunicorn's advice where /tmp may be a slow (overlay) file system: the
+                # worker's heartbeat file is touched on every request.
+                "--worker-tmp-dir",
+                "/dev/shm",
             ]
         app = {"serve": "config.asgi:application", "asgi": "bench.asgi_django:application"}
         options = ("--no-access-log", "--log-level", "warning", "--ws-per-message-deflate", "false")
@@ -77,7 +87,10 @@ class Design:
 DESIGNS = {
     "serve": Design("serve", "make serve: uvicorn, config.asgi (WSGI handler via a2wsgi)"),
     "asgi": Design("asgi", "uvicorn, Django's ASGI handler (bench/asgi_django.py)"),
-    "gunicorn": Design("gunicorn", "gunicorn, config.wsgi, 1 sync worker (the reference)"),
+    "gunicorn": Design("gunicorn", "gunicorn, config.wsgi, 1 sync worker"),
+    "gunicorn-gthread": Design(
+        "gunicorn-gthread", "gunicorn, config.wsgi, 1 gthread worker, 10 threads (keep-alive)"
+    ),
 }
 
 
@@ -190,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument(
         "--designs",
-        default="serve,asgi,gunicorn",
+        default="serve,asgi,gunicorn,gunicorn-gthread",
         help="Comma-separated, of: " + ", ".join(DESIGNS),
     )
     parser.add_argument("--target", type=float, default=0.60, help="serve / gunicorn at least.")
@@ -229,23 +242,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"load average at the end: {_load()}\n")
     print("| server | " + " | ".join(f"{p} req/s" for p in PAGES) + " |")
     print("|---|" + "---:|" * len(PAGES))
+    # The reference: the faster gunicorn of the run, page by page.
+    references = [n for n in names if n.startswith("gunicorn")]
+    ref = {p: max((best[n, p] for n in references), default=0.0) for p in PAGES}
     for name in names:
         cells = []
         for page in PAGES:
             rate = best[name, page]
-            ref = best.get(("gunicorn", page))
-            cells.append(f"{rate:,.0f}" + (f" ({rate / ref:.0%})" if ref else ""))
+            cells.append(f"{rate:,.0f}" + (f" ({rate / ref[page]:.0%})" if ref[page] else ""))
         print(f"| {DESIGNS[name].what} | " + " | ".join(cells) + " |")
-    if "serve" not in names or "gunicorn" not in names:
+    if "serve" not in names or not references:
         return 0
     ok = True
     for page in PAGES:
-        ratio = best["serve", page] / best["gunicorn", page]
+        ratio = best["serve", page] / ref[page]
         met = ratio >= args.target
         ok = ok and met
         print(
-            f"  {'met ' if met else 'MISSED'}  {page}: serve at {ratio:.0%} of gunicorn "
-            f"(target {args.target:.0%})"
+            f"  {'met ' if met else 'MISSED'}  {page}: serve at {ratio:.0%} of the faster "
+            f"gunicorn (target {args.target:.0%})"
         )
     return 0 if ok else 1
 
