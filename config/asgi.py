@@ -1,25 +1,51 @@
-"""ASGI entry point: HTTP through Django, websockets through Channels."""
+"""ASGI entry point (``make serve``, ``make serve-prod``): HTTP through Django's synchronous
+WSGI handler, websockets through Channels, in one uvicorn process.
+
+HTTP goes to ``config.wsgi``'s handler through a2wsgi, which runs each request whole in one
+thread of a pool of ``WEB_THREADS``. Django's own ASGI handler ran the same request as ~30
+hops between the event loop and threads (every sync-only middleware, then the view) and a new
+thread, hence a new database connection, per request; bench/serving.py measures both
+(bench/README.md). The pool's threads keep their connections (CONN_MAX_AGE), opened and
+closed by the WSGI handler's request_started / request_finished as under any WSGI server.
+
+The server's event loop is recorded on every call (``live.broadcast.use_server_loop``): a
+broadcast made in a request's thread is sent on it, where the consumers live.
+"""
 
 from __future__ import annotations
 
-import os
+import asyncio
+from typing import Any
 
-from django.core.asgi import get_asgi_application
+from a2wsgi import WSGIMiddleware
+from channels.auth import AuthMiddlewareStack
+from channels.routing import ProtocolTypeRouter, URLRouter
+from django.conf import settings
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-# Load Django (and the app registry) before anything imports models.
-django_asgi_app = get_asgi_application()
+# Loads Django (and the app registry) before anything imports models.
+from config.wsgi import application as wsgi_application
+from live import broadcast
+from live.origin import SameOriginValidator
+from live.routing import websocket_urlpatterns
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from live.origin import SameOriginValidator  # noqa: E402
-from live.routing import websocket_urlpatterns  # noqa: E402
+def terminated_input(environ: dict[str, Any], start_response: Any) -> Any:
+    """a2wsgi's input ends with the request's last body message: say so (config/wsgi.py)."""
+    environ["wsgi.input_terminated"] = True
+    return wsgi_application(environ, start_response)
 
-application = ProtocolTypeRouter(
+
+http_application = WSGIMiddleware(terminated_input, workers=settings.WEB_THREADS)  # type: ignore[arg-type]
+
+router = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": http_application,
         # The site's own origin only (scheme, host and port), and the trusted ones.
         "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
+
+
+async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    broadcast.use_server_loop(asyncio.get_running_loop())
+    await router(scope, receive, send)

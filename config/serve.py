@@ -167,7 +167,7 @@ def check_django(plan: Plan) -> None:
             "redis://127.0.0.1:6379/0) for the Redis channel layer, or WEB_CONCURRENCY=1."
         )
     database = settings.DATABASES[DEFAULT_DB_ALIAS]
-    if database["ENGINE"] == "django.db.backends.sqlite3" and plan.workers > 1:
+    if database["ENGINE"].endswith("sqlite3") and plan.workers > 1:
         say(
             f"warning: {plan.workers} processes on SQLite ({database['NAME']}): correct (WAL, "
             "queued write transactions), but writes go one at a time across all of them; "

@@ -131,12 +131,24 @@ TEMPLATES = [
 ]
 
 _SQLITE_DEFAULT = f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
+# Persistent connections: HTTP runs through Django's WSGI handler in a pool of WEB_THREADS
+# threads (config/asgi.py), each keeping its connection for CONN_MAX_AGE seconds (0: one per
+# request, as before), checked before reuse after an error or an idle request
+# (CONN_HEALTH_CHECKS). On SQLite a new connection per request cost a connect and, when it
+# was the last one, a WAL checkpoint on close (bench/README.md, bench/serving.py).
 DATABASES = {
     "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL", _SQLITE_DEFAULT), conn_max_age=0
+        os.environ.get("DATABASE_URL", _SQLITE_DEFAULT),
+        conn_max_age=env_int("CONN_MAX_AGE", 600),
+        conn_health_checks=True,
     )
 }
+# Threads serving HTTP in each server process (a2wsgi's pool); at most this many database
+# connections per process, plus the websockets' (asgiref's) and the embedded worker's.
+WEB_THREADS = env_int("WEB_THREADS", 10, minimum=1)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Django's, plus PRAGMA optimize on open and before close (config/sqlite3/base.py).
+    DATABASES["default"]["ENGINE"] = "config.sqlite3"
     DATABASES["default"]["OPTIONS"] = {
         # WAL lets pages read while ingest writes; IMMEDIATE takes the write lock up front,
         # so two writers queue instead of failing on a stale snapshot.

@@ -156,6 +156,9 @@ def send_many(messages: list[tuple[str, Payload]]) -> None:
     Each message is stamped with ``sent_at`` (wall-clock seconds) for the fan-out delay
     (``live.metrics``); receivers ignore keys they do not know.
 
+    From a thread of the WSGI handler's pool (config/asgi.py serves HTTP through a2wsgi), the
+    sends go to the server's event loop (``use_server_loop``), and we wait for them there.
+
     Sync code running on a thread whose event loop is running (a Playwright sync test, a
     notebook) cannot block on ``async_to_sync`` there; the sends go to a worker thread with
     an event loop of its own, and we wait for them. Channels' advice for this case is "do not
@@ -174,18 +177,34 @@ def send_many(messages: list[tuple[str, Payload]]) -> None:
                 logger.exception("live broadcast to %s failed", group)
 
     try:
-        asyncio.get_running_loop()
+        running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
     except RuntimeError:
-        running = False
-    else:
-        running = True
+        running = None
+    server = _server_loop
     try:
-        if running:
+        if server is not None and running is None and server.is_running():
+            # A request's thread under a2wsgi (config/asgi.py): not one of asgiref's, so
+            # async_to_sync would not find the server's loop and would send from a new loop
+            # of its own, where the in-memory layer's queues (bound to the server's loop,
+            # not thread-safe) would not wake their consumers.
+            asyncio.run_coroutine_threadsafe(send_all(), server).result(timeout=SEND_TIMEOUT)
+        elif running is not None:
             _worker().submit(async_to_sync(send_all)).result(timeout=SEND_TIMEOUT)
         else:
             async_to_sync(send_all)()
     except Exception:
         logger.exception("live broadcast of %d messages failed", len(messages))
+
+
+_server_loop: asyncio.AbstractEventLoop | None = None
+
+
+def use_server_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """The ASGI server's event loop, where the websockets' consumers (and the in-memory
+    layer's queues) live: broadcasts from threads without an event loop of their own (the
+    WSGI handler's, config/asgi.py) are sent there. Set by config/asgi.py on each call."""
+    global _server_loop
+    _server_loop = loop
 
 
 SEND_TIMEOUT = 30.0  # seconds; a stuck layer must not hold a request (or a test) forever

@@ -9,11 +9,14 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 ALLOWED_HOSTS = [*ALLOWED_HOSTS, "testserver"]  # noqa: F405
+# In-process tests keep Django's default, a connection per request (the servers the live and
+# browser tests start run config.settings: persistent connections, as deployed).
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
 
 # SQLite: a test database in a file, as the embedded setup runs, rather than Django's
 # shared-cache memory database, where a busy table fails at once ("database table is
 # locked") instead of waiting out the busy timeout like a real deployment's file does.
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
     DATABASES["default"]["TEST"] = {  # noqa: F405
         "NAME": os.path.join(tempfile.gettempdir(), f"taskinbox-test-{os.getpid()}.sqlite3")
     }

@@ -1,5 +1,6 @@
-"""One request through Django's ASGI handler with the body in chunks and no Content-Length,
-as a client streaming with ``Transfer-Encoding: chunked`` sends it (the test client cannot)."""
+"""One request through an ASGI app (Django's ASGI handler unless told) with the body in chunks
+and no Content-Length, as a client streaming with ``Transfer-Encoding: chunked`` sends it (the
+test client cannot)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from django.core.handlers.asgi import ASGIHandler
 
 
 def chunked_post(
-    path: str, headers: list[tuple[bytes, bytes]], chunks: list[bytes]
+    path: str, headers: list[tuple[bytes, bytes]], chunks: list[bytes], app: Any = None
 ) -> tuple[int, dict[str, str], bytes]:
     """POST ``chunks`` to ``path``; the answer's status, headers (lower-case) and body."""
     scope = {
@@ -42,7 +43,7 @@ def chunked_post(
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    asyncio.run(ASGIHandler()(scope, receive, send))
+    asyncio.run((app or ASGIHandler())(scope, receive, send))
     start = next(m for m in sent if m["type"] == "http.response.start")
     response_headers = {k.decode().lower(): v.decode() for k, v in start["headers"]}
     body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
