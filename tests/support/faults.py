@@ -62,12 +62,13 @@ class Site:
     def ws_url(self, i: int) -> str:
         return self.servers[i % len(self.servers)].url.replace("http://", "ws://") + "/ws/live/"
 
-    def probe(self, i: int) -> dict[str, Any]:
-        with urllib.request.urlopen(self.servers[i].url + "/__probe__", timeout=10) as r:
+    def probe(self, i: int, trim: bool = False) -> dict[str, Any]:
+        url = self.servers[i].url + "/__probe__" + ("?trim=1" if trim else "")
+        with urllib.request.urlopen(url, timeout=10) as r:
             return dict(json.loads(r.read()))
 
-    def probes(self) -> list[dict[str, Any]]:
-        return [self.probe(i) for i in range(len(self.servers))]
+    def probes(self, trim: bool = False) -> list[dict[str, Any]]:
+        return [self.probe(i, trim) for i in range(len(self.servers))]
 
     def redis_connections(self) -> list[int]:
         """Connections each server holds to Redis, from Redis's side (CLIENT LIST names)."""
@@ -188,15 +189,17 @@ async def storm(s: Site, size: int, batch: int = 100) -> dict[str, Any]:
     }
 
 
-async def wait_idle(s: Site, seconds: float, settle: float = 60) -> list[dict[str, Any]]:
+async def wait_idle(
+    s: Site, seconds: float, settle: float = 60, trim: bool = False
+) -> list[dict[str, Any]]:
     """Wait ``seconds`` (the pools' idle timeout and then some), then until no socket is
-    left on any server (bounded by ``settle``); the probes then."""
+    left on any server (bounded by ``settle``); the probes then (``trim``: see probe_asgi)."""
     await asyncio.sleep(seconds)
     deadline = time.monotonic() + settle
     while True:
         probes = await asyncio.to_thread(s.probes)
         if all(p["sockets"] == 0 and p["layer_receives"] == 0 for p in probes):
-            return probes
+            return await asyncio.to_thread(s.probes, trim) if trim else probes
         if time.monotonic() > deadline:
             return probes
         await asyncio.sleep(0.5)

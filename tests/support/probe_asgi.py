@@ -1,11 +1,14 @@
 """The project's ASGI app with a probe for the fault tests and bench/faults (never in
 production): ``GET /__probe__`` answers, from inside the server process, its asyncio tasks
 (all, and the channel layer's receives), the live sockets open, its channel-layer pools'
-Redis connections (in use, idle), its open file descriptors and its RSS."""
+Redis connections (in use, idle), its open file descriptors, its RSS and its Python
+objects; ``?trim=1`` measures after a garbage collection and glibc's ``malloc_trim``."""
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import gc
 import json
 import os
 from typing import Any
@@ -16,7 +19,12 @@ from config.asgi import application as project
 from live.metrics import WEBSOCKETS_OPEN
 
 
-def probe() -> dict[str, Any]:
+def probe(trim: bool = False) -> dict[str, Any]:
+    """``trim``: first collect garbage and give the C heap's free pages back (glibc
+    ``malloc_trim``), so RSS shows what is live rather than what the allocator keeps."""
+    if trim:
+        gc.collect()
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
     tasks = asyncio.all_tasks()
     receives = [t for t in tasks if "ChannelLayer.receive" in _name(t)]
     layer: Any = get_channel_layer()
@@ -38,12 +46,14 @@ def probe() -> dict[str, Any]:
         "redis_idle": idle,
         "fds": len(os.listdir("/proc/self/fd")),
         "rss_kib": rss_kib,
+        "objects": len(gc.get_objects()),
+        "receive_buffers": len(getattr(layer, "receive_buffer", {})),
     }
 
 
 async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "http" and scope["path"] == "/__probe__":
-        body = json.dumps(probe()).encode()
+        body = json.dumps(probe(trim=scope["query_string"] == b"trim=1")).encode()
         await send(
             {
                 "type": "http.response.start",
