@@ -129,6 +129,16 @@ class RedisChannelLayer(BaseRedisChannelLayer):
     (default 50), ``timeout`` (seconds a command waits for a connection, default 20),
     ``idle_timeout`` (default 30) and ``min_idle`` (default 2) besides redis-py's options."""
 
+    async def receive(self, channel: str) -> Any:
+        try:
+            return await super().receive(channel)
+        except asyncio.CancelledError:
+            # channels-redis drops a channel's buffer when its receive is cancelled while
+            # waiting, not when it is cancelled holding the receive lock (in BZPOPMIN): one
+            # buffer (a queue and its deques) was left per such socket, for good.
+            self.receive_buffer.pop(channel, None)
+            raise
+
     def create_pool(self, index: int) -> BoundedPool:
         host = dict(self.hosts[index])
         address = host.pop("address", None)

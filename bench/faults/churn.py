@@ -43,7 +43,11 @@ async def main(args: argparse.Namespace) -> int:
     with (
         tempfile.TemporaryDirectory() as tmp,
         faults.site(
-            Path(tmp), users=users, connections=args.connections, idle_seconds=args.idle
+            Path(tmp),
+            users=users,
+            connections=args.connections,
+            idle_seconds=args.idle,
+            settings=args.settings,
         ) as s,
     ):
         lines = []
@@ -70,7 +74,8 @@ async def main(args: argparse.Namespace) -> int:
                 lines.append(
                     f"| round {n + 1}: all {args.storm:,} dropped at once | Redis connections at "
                     f"most {result['peak_redis']} while their discards ran; no socket left "
-                    f"after {result['drained_s']:.1f} s |"
+                    f"after {result['drained_s']:.1f} s (opening them took "
+                    f"{result['open_s']:.1f} s) |"
                 )
             probes = await faults.wait_idle(s, idle_wait)
             lines.append(row(f"round {n + 1}, idle", probes, s.redis_connections()))
@@ -120,4 +125,9 @@ if __name__ == "__main__":
     parser.add_argument("--storm", type=int, default=1000, help="sockets per storm")
     parser.add_argument("--connections", type=int, default=50, help="pool bound per server")
     parser.add_argument("--idle", type=int, default=10, help="pool idle timeout, seconds")
+    parser.add_argument(
+        "--settings",
+        default="config.settings",
+        help="bench.faults.plain_layer_settings: channels-redis' own layer (the 'before')",
+    )
     sys.exit(asyncio.run(main(parser.parse_args())))

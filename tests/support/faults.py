@@ -90,7 +90,13 @@ class Site:
 
 @contextmanager
 def site(
-    tmp: Path, *, users: int, servers: int = 2, connections: int = 50, idle_seconds: int = 30
+    tmp: Path,
+    *,
+    users: int,
+    servers: int = 2,
+    connections: int = 50,
+    idle_seconds: int = 30,
+    settings: str = "config.settings",
 ) -> Iterator[Site]:
     redis = RedisServer(tmp / "redis")
     redis.start()
@@ -101,6 +107,7 @@ def site(
             REDIS_URL=redis.url,
             REDIS_LAYER_CONNECTIONS=str(connections),
             REDIS_LAYER_IDLE_SECONDS=str(idle_seconds),
+            DJANGO_SETTINGS_MODULE=settings,
         )
         setup = json.loads(harness.setup(SETUP, N=str(users)))
         logs = [tmp / f"server-{i}.log" for i in range(servers)]
@@ -163,11 +170,13 @@ async def storm(s: Site, size: int, batch: int = 100) -> dict[str, Any]:
     """``size`` sockets opened (``batch`` at a time), held, then all dropped at once. The
     Redis connections each server holds are sampled while their discards run."""
     sockets: list[Any] = []
+    t_open = time.monotonic()
     for start in range(0, size, batch):
         sockets += await asyncio.gather(
             *(open_socket(s.ws_url(i), s.sessions[i % len(s.sessions)])
               for i in range(start, min(size, start + batch)))
         )  # fmt: skip
+    open_s = time.monotonic() - t_open
     at_peak = s.probes()
     redis_at_peak = s.redis_connections()
     for ws in sockets:
@@ -186,6 +195,7 @@ async def storm(s: Site, size: int, batch: int = 100) -> dict[str, Any]:
         "open_redis": redis_at_peak,
         "peak_redis": peak,
         "drained_s": time.monotonic() - t0,
+        "open_s": open_s,
     }
 
 

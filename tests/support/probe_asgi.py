@@ -2,7 +2,8 @@
 production): ``GET /__probe__`` answers, from inside the server process, its asyncio tasks
 (all, and the channel layer's receives), the live sockets open, its channel-layer pools'
 Redis connections (in use, idle), its open file descriptors, its RSS and its Python
-objects; ``?trim=1`` measures after a garbage collection and glibc's ``malloc_trim``."""
+objects; ``?trim=1`` measures after a garbage collection and glibc's ``malloc_trim``,
+``?types=1`` adds the most common object types."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from config.asgi import application as project
 from live.metrics import WEBSOCKETS_OPEN
 
 
-def probe(trim: bool = False) -> dict[str, Any]:
+def probe(trim: bool = False, types: bool = False) -> dict[str, Any]:
     """``trim``: first collect garbage and give the C heap's free pages back (glibc
     ``malloc_trim``), so RSS shows what is live rather than what the allocator keeps."""
     if trim:
@@ -48,12 +49,23 @@ def probe(trim: bool = False) -> dict[str, Any]:
         "rss_kib": rss_kib,
         "objects": len(gc.get_objects()),
         "receive_buffers": len(getattr(layer, "receive_buffer", {})),
+        **({"types": _types()} if types else {}),
     }
+
+
+def _types() -> dict[str, int]:
+    """The 30 most common object types, for finding what a churn leaves behind."""
+    counts: dict[str, int] = {}
+    for obj in gc.get_objects():
+        name = type(obj).__qualname__
+        counts[name] = counts.get(name, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1])[:30])
 
 
 async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "http" and scope["path"] == "/__probe__":
-        body = json.dumps(probe(trim=scope["query_string"] == b"trim=1")).encode()
+        query = scope["query_string"].decode()
+        body = json.dumps(probe(trim="trim=1" in query, types="types=1" in query)).encode()
         await send(
             {
                 "type": "http.response.start",
