@@ -38,6 +38,7 @@ def test_churn_and_a_storm_stay_bounded_and_come_back(tmp_path: Path) -> None:
                 assert after["sockets"] == 0
                 assert after["layer_receives"] == 0
                 assert after["cancelling"] == 0
+                assert after["receive_buffers"] == 0
                 assert after["tasks"] <= before["tasks"] + 2, (before, after)
                 assert after["fds"] <= before["fds"] + 3, (before, after)
                 assert after["redis_in_use"] + after["redis_idle"] <= 3
