@@ -26,7 +26,19 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> None:
+    def start(self, tries: int = 3) -> None:
+        """Start on ``port``; if another process took it meanwhile (parallel test workers),
+        on another spare port, up to ``tries`` times. A restart keeps the port it had."""
+        for attempt in range(tries):
+            try:
+                self._start()
+                return
+            except RuntimeError:
+                if attempt == tries - 1:
+                    raise
+                self.port = free_port()
+
+    def _start(self) -> None:
         if self.port == 6379:
             raise ValueError("not the machine's Redis: use a spare port")
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -51,6 +63,7 @@ class RedisServer:
             except OSError:
                 pass
             if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
                 raise RuntimeError(f"redis-server did not start on {self.port}")
             time.sleep(0.05)
 
