@@ -125,10 +125,13 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.unrouted_page: int | None = None  # the page of Unrouted shown (admins only)
         self.seen: deque[tuple[Any, ...]] = deque(maxlen=512)
         self.seen_set: set[tuple[Any, ...]] = set()
+        # Join the groups before accepting: when the channel layer (Redis) is down the
+        # handshake is refused, and the page's reconnects back off (htmx resets its backoff
+        # on every socket that opens, so accept-then-close would retry every half second).
+        await self.subs.start()
         await self.accept()
         WEBSOCKETS_OPEN.inc()
         self.counted = True
-        await self.subs.start()
         if self.subs.sees_all and await database_sync_to_async(view_selectors.has_views)(
             user, (SavedView.Page.INSTANCES,)
         ):

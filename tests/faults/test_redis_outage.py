@@ -1,8 +1,9 @@
 """Faults and churn, item 2, short: Redis (our own redis-server) stopped for a few seconds
 under load on two uvicorn servers. Ingest, pages and a claim keep working; broadcasts that
 cannot reach Redis are counted, never raised; every socket closes with 1013 (the page shows
-"Reconnecting…"), reconnects when Redis is back, and its re-sync counts everything done
-meanwhile. bench/faults/redis_outage.py is the full size (30 s, 200 sockets)."""
+"Reconnecting…"), a reconnect meanwhile is refused at the handshake (so htmx backs off),
+and once Redis is back each reconnects and its re-sync counts everything done meanwhile.
+bench/faults/redis_outage.py is the full size (30 s, 200 sockets)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ def test_a_redis_outage_loses_nothing(tmp_path: Path) -> None:
         assert report.actions_ok >= 1
         assert report.actions_failed == 0
         assert report.closed_codes == {1013: SOCKETS}
+        assert report.refused_status == 403  # a reconnect meanwhile: refused, backs off
         assert report.broadcast_failures > 0
         assert report.reconnected == SOCKETS
         assert report.missed == 0
