@@ -10,9 +10,11 @@ import random
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from channels_redis.core import RedisChannelLayer as PlainLayer
+from django.test import Client
 
 from live.redis_layer import BoundedPool, CancellableConnection, RedisChannelLayer
 from tests.support.redis_server import RedisServer
@@ -114,3 +116,34 @@ def test_connections_are_cancellable_and_hosts_are_checked(redis: RedisServer) -
         layer(redis, idle_timeout=0).create_pool(0)
     with pytest.raises(ValueError, match="address"):
         RedisChannelLayer(hosts=[("127.0.0.1", redis.port)]).create_pool(0)
+
+
+@pytest.mark.django_db
+def test_readyz_pings_redis_through_this_layer(
+    redis: RedisServer, client: Client, settings: Any
+) -> None:
+    """/readyz knows this backend and leaves its pool options out of its own ping."""
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "live.redis_layer.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [
+                    {
+                        "address": redis.url,
+                        "max_connections": 5,
+                        "timeout": 20,
+                        "idle_timeout": 30,
+                        "min_idle": 2,
+                        "client_name": "taskinbox-readyz",
+                    }
+                ]
+            },
+        }
+    }
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json()["checks"]["channel_layer"] == {"ok": True, "backend": "redis"}
+    redis.stop()
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["channel_layer"]["reason"].startswith("redis ping failed")
