@@ -94,7 +94,7 @@ def check_channel_layer() -> Check:
     backend = str(layer.get("BACKEND", ""))
     if backend == "channels.layers.InMemoryChannelLayer":
         return {"ok": True, "backend": "in-memory"}
-    if not backend.startswith("channels_redis."):
+    if not backend.startswith(("channels_redis.", "live.redis_layer.")):
         return {"ok": True, "backend": backend, "note": "not checked: unknown backend"}
     try:
         for host in layer.get("CONFIG", {}).get("hosts", []):
@@ -111,6 +111,8 @@ def check_channel_layer() -> Check:
 def _redis_client(host: Any) -> Any:
     import redis
 
+    from live.redis_layer import POOL_OPTIONS
+
     timeouts: dict[str, Any] = {
         "socket_connect_timeout": CHANNEL_LAYER_TIMEOUT,
         "socket_timeout": CHANNEL_LAYER_TIMEOUT,
@@ -122,7 +124,8 @@ def _redis_client(host: Any) -> Any:
         options = {
             k: v
             for k, v in host.items()
-            if k not in ("address", "max_connections", "socket_keepalive", *timeouts)
+            # Not the layer's pool options (live.redis_layer.POOL_OPTIONS) nor keepalive.
+            if k not in ("address", "socket_keepalive", *POOL_OPTIONS, *timeouts)
         }
         if isinstance(address, str):
             return redis.Redis.from_url(address, **options, **timeouts)

@@ -161,16 +161,22 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # channels-redis' layer on a bounded pool that closes idle connections, with
+            # connections that keep a cancellation (live/redis_layer.py, bench/README.md).
+            "BACKEND": "live.redis_layer.RedisChannelLayer",
             "CONFIG": {
                 "hosts": [
                     {
                         "address": REDIS_URL,
-                        # A connection per Redis command in flight, per process and event
-                        # loop: every socket's connect runs group_adds, and all sockets of a
-                        # restarted server reconnect at once. redis-py's default pool of 100
-                        # raises "Too many connections" past that. Redis allows 10,000.
-                        "max_connections": 1000,
+                        # Connections per process and event loop: a command that finds
+                        # them all busy waits (up to "timeout" s) instead of opening more;
+                        # a storm of 1,000 sockets closing at once queues its group
+                        # discards on them. Idle ones beyond "min_idle" close after
+                        # "idle_timeout" s.
+                        "max_connections": env_int("REDIS_LAYER_CONNECTIONS", 50, minimum=2),
+                        "timeout": 20,
+                        "idle_timeout": env_int("REDIS_LAYER_IDLE_SECONDS", 30, minimum=1),
+                        "min_idle": 2,
                         # redis-py 8 made socket_timeout default to 5 s. channels-redis
                         # receives with a blocking BZPOPMIN of 5 s (brpop_timeout), so the
                         # read timed out as the reply arrived and the consumer died
@@ -179,6 +185,8 @@ if REDIS_URL:
                         "socket_timeout": 15,
                         "socket_connect_timeout": 5,
                         "socket_keepalive": True,
+                        # Each process's connections by name in Redis's CLIENT LIST.
+                        "client_name": f"taskinbox-{os.getpid()}",
                     }
                 ],
                 # Several deployments (or test runs) may share one Redis.

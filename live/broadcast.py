@@ -33,6 +33,7 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 from django.db.models.signals import m2m_changed
 
+from live.metrics import LIVE_BROADCAST_FAILURES
 from workflows.store import Changes, TaskChange
 
 logger = logging.getLogger(__name__)
@@ -168,13 +169,18 @@ def send_many(messages: list[tuple[str, Payload]]) -> None:
     if layer is None or not messages:
         return
 
+    unsent = len(messages)
+
     async def send_all() -> None:
+        nonlocal unsent
         sent_at = time.time()
         for group, payload in messages:
             try:
                 await layer.group_send(group, {**payload, "sent_at": sent_at})
             except Exception:  # one group's failure must not starve the others
+                LIVE_BROADCAST_FAILURES.inc()
                 logger.exception("live broadcast to %s failed", group)
+            unsent -= 1
 
     try:
         running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
@@ -193,6 +199,7 @@ def send_many(messages: list[tuple[str, Payload]]) -> None:
         else:
             async_to_sync(send_all)()
     except Exception:
+        LIVE_BROADCAST_FAILURES.inc(unsent)
         logger.exception("live broadcast of %d messages failed", len(messages))
 
 

@@ -11,6 +11,7 @@ band. Fragments that do not depend on the user are rendered once per broadcast p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import uuid
@@ -24,11 +25,12 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.http import QueryDict
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from inbox import selectors as inbox_selectors
 from inbox.forms import TaskFilterForm
 from live import broadcast, fragments, sessions
-from live.metrics import WEBSOCKETS_OPEN, observe_fanout
+from live.metrics import LIVE_SOCKET_LAYER_ERRORS, WEBSOCKETS_OPEN, observe_fanout
 from live.subscriptions import Subscriptions
 from pages.zones import COOKIE, rendered_in, zone_for
 from savedviews import selectors as view_selectors
@@ -123,10 +125,13 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.unrouted_page: int | None = None  # the page of Unrouted shown (admins only)
         self.seen: deque[tuple[Any, ...]] = deque(maxlen=512)
         self.seen_set: set[tuple[Any, ...]] = set()
+        # Join the groups before accepting: when the channel layer (Redis) is down the
+        # handshake is refused, and the page's reconnects back off (htmx resets its backoff
+        # on every socket that opens, so accept-then-close would retry every half second).
+        await self.subs.start()
         await self.accept()
         WEBSOCKETS_OPEN.inc()
         self.counted = True
-        await self.subs.start()
         if self.subs.sees_all and await database_sync_to_async(view_selectors.has_views)(
             user, (SavedView.Page.INSTANCES,)
         ):
@@ -143,6 +148,14 @@ class LiveConsumer(AsyncWebsocketConsumer):
         # it leaves the open-sockets gauge.
         try:
             await super().__call__(scope, receive, send)
+        except (RedisError, OSError) as error:
+            # The channel layer (Redis) failed under this socket: its groups are unreliable.
+            # Close with 1013 ("try again later"); the page says "Reconnecting…", reconnects
+            # and re-syncs (static/js/live.js). Not raised on: it is not a bug here.
+            LIVE_SOCKET_LAYER_ERRORS.inc()
+            logger.warning("live socket closed, channel layer failed: %r", error)
+            with contextlib.suppress(Exception):  # closed already (it failed in disconnect)
+                await send({"type": "websocket.close", "code": 1013})
         finally:
             if self.counted:
                 self.counted = False

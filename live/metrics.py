@@ -5,6 +5,10 @@
 ``taskinbox_live_fanout_seconds`` is the delay from a broadcast leaving the ingesting process
 (``live.broadcast.plan`` stamps ``sent_at``, wall-clock seconds) to a socket having sent what
 it made of it; sockets of every process observe it, so clocks must agree across hosts.
+``taskinbox_live_broadcast_failures_total`` counts broadcast messages that did not reach the
+channel layer (Redis down: the commit stands, pages re-sync when their sockets reconnect);
+``taskinbox_live_socket_layer_errors_total`` counts sockets closed because the channel layer
+failed under them (they reconnect).
 """
 
 from __future__ import annotations
@@ -12,12 +16,20 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from prometheus_client import Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 WEBSOCKETS_OPEN = Gauge(
     "taskinbox_websockets_open",
     "Live websockets open (accepted and not yet closed).",
     multiprocess_mode="livesum",
+)
+LIVE_BROADCAST_FAILURES = Counter(
+    "taskinbox_live_broadcast_failures",
+    "Live broadcast messages (one per group) that could not be sent to the channel layer.",
+)
+LIVE_SOCKET_LAYER_ERRORS = Counter(
+    "taskinbox_live_socket_layer_errors",
+    "Live sockets closed (1013, try again later) because the channel layer failed.",
 )
 LIVE_FANOUT_SECONDS = Histogram(
     "taskinbox_live_fanout_seconds",

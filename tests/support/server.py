@@ -105,13 +105,22 @@ class Server:
     port: int
     options: Sequence[str] = SERVE_OPTIONS
     process: subprocess.Popen[bytes] | None = None
+    app: str = APP
+    log: Path | None = None  # the server's output goes there (appended), else inherited
 
     def start(self) -> None:
-        self.process = subprocess.Popen(
-            uvicorn_command(self.port, "--log-level", "warning", *self.options),
-            cwd=ROOT,
-            env=self.env,
-        )
+        output = None if self.log is None else self.log.open("ab")
+        try:
+            self.process = subprocess.Popen(
+                uvicorn_command(self.port, "--log-level", "warning", *self.options, app=self.app),
+                cwd=ROOT,
+                env=self.env,
+                stdout=output,
+                stderr=subprocess.STDOUT if output is not None else None,
+            )
+        finally:
+            if output is not None:
+                output.close()
         wait_until_up(self.url + "/accounts/login/", self.process, timeout=20)
 
     def stop(self) -> None:
@@ -184,9 +193,11 @@ class Servers:
         """Run ``code`` in the servers' database; return the last line it printed."""
         return self.manage("shell", "-c", code, **env).strip().splitlines()[-1]
 
-    def start(self, token: str = "") -> Server:
+    def start(self, token: str = "", app: str = APP, log: Path | None = None) -> Server:
         port = free_port()
-        server = Server(url=f"http://127.0.0.1:{port}", env=self.env, token=token, port=port)
+        server = Server(
+            url=f"http://127.0.0.1:{port}", env=self.env, token=token, port=port, app=app, log=log
+        )
         self.started.append(server)
         server.start()
         return server
