@@ -37,7 +37,6 @@ from api.schemas import (
     TaskFilters,
     TaskOut,
 )
-from config import outage
 from workflows import actions, jsonvalues
 from workflows import selectors as core
 from workflows.ingest import IngestError, ingest_events
@@ -171,7 +170,19 @@ def _database_unavailable(request: HttpRequest, exc: Exception) -> HttpResponse:
     # The database is restarting or unreachable: the transaction rolled back, nothing is
     # stored; the engine sends the batch again after Retry-After (config/outage.py).
     log.warning("api: database unavailable, answered 503: %r", exc)
-    return outage.unavailable_json()
+    return database_unavailable()
+
+
+UNAVAILABLE = "the database is temporarily unavailable; nothing was stored, send it again"
+
+
+def database_unavailable() -> JsonResponse:
+    """503 in the API's error shape, with Retry-After (also config.outage's answer under
+    /api/ when the outage struck before the API's view ran)."""
+    seconds = settings.RETRY_AFTER_SECONDS
+    response = _body_error(503, f"{UNAVAILABLE} in {seconds} seconds")
+    response["Retry-After"] = str(seconds)
+    return response
 
 
 @api.exception_handler(MissingScope)

@@ -3,7 +3,7 @@
 
 Where the failure surfaces decides who answers:
 - in the JSON API's view (token lookup, ingest, an action): the API's exception handler
-  (``api.routes``) answers in its own error shape with :func:`unavailable_json`;
+  answers in its own error shape (``api.routes.database_unavailable``);
 - anywhere else (a page's view, the session or authentication middleware, the time-zone
   middleware reading preferences): Django turns the exception into its 500 handler, which is
   :func:`server_error` here. It answers 503 when the exception it handles is a database
@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import sys
 
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template import loader
@@ -34,13 +35,6 @@ log = logging.getLogger(__name__)
 # A programming error (a bad query) is a DatabaseError of another kind and stays a 500.
 OUTAGE_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError)
 
-# Seconds a client should wait before trying again: about a database restart's length.
-RETRY_AFTER_SECONDS = 5
-
-MESSAGE = (
-    "the database is temporarily unavailable; nothing was stored, send it again "
-    f"in {RETRY_AFTER_SECONDS} seconds"
-)
 
 
 def is_outage(exc: BaseException | None) -> bool:
@@ -65,20 +59,12 @@ class BriefOutageFilter(logging.Filter):
         return True
 
 
-def unavailable_json() -> JsonResponse:
-    """The API's answer, in its error shape (ErrorsOut)."""
-    response = JsonResponse(
-        {"errors": [{"index": None, "field": "", "message": MESSAGE}]}, status=503
-    )
-    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
-    return response
-
-
 def unavailable_page() -> HttpResponse:
     """A page that needs nothing the outage took away: no session, user or database."""
-    html = loader.get_template("503.html").render({"retry_after": RETRY_AFTER_SECONDS})
+    seconds = settings.RETRY_AFTER_SECONDS
+    html = loader.get_template("503.html").render({"retry_after": seconds})
     response = HttpResponse(html, status=503)
-    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    response["Retry-After"] = str(seconds)
     return response
 
 
@@ -89,7 +75,9 @@ def server_error(request: HttpRequest, template_name: str = "500.html") -> HttpR
     if is_outage(exc):
         log.warning("database unavailable, answered 503: %r", exc)
         if request.path.startswith("/api/"):
-            return unavailable_json()
+            from api.routes import database_unavailable  # not at import: logging loads us
+
+            return database_unavailable()
         return unavailable_page()
     if request.path.startswith("/api/"):
         # The API speaks JSON even when it fails outside its own handlers.

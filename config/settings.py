@@ -368,6 +368,10 @@ if LOG_FORMAT == "json":
         "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
     }
 
+# Seconds a 503 asks a client to wait when the database is away (config/outage.py): about
+# a database restart's length.
+RETRY_AFTER_SECONDS = env_int("RETRY_AFTER_SECONDS", 5, minimum=1)
+
 # /metrics (config.metrics): readable from these addresses or networks (comma-separated;
 # empty: none), or with "Authorization: Bearer <METRICS_TOKEN>" when that is set.
 _allowed = os.environ.get("METRICS_ALLOWED_IPS", "127.0.0.1,::1")

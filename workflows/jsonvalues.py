@@ -74,6 +74,29 @@ def printable(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\u0000")
 
 
+def surely_storable(value: Any, *, depth: int = 1) -> bool:
+    """True when ``value`` is certainly storable JSON, decided in C for the common case; False
+    when it may not be (then :func:`problem` walks it and names the place, or finds none).
+
+    One ``json.dumps`` refuses non-finite numbers (``allow_nan=False``) and non-JSON types;
+    NUL comes out escaped as ``\\u0000`` and a lone surrogate fails to encode as UTF-8;
+    nesting past MAX_DEPTH needs more brackets than MAX_DEPTH in the text. Each test errs
+    only towards the walk (a bracket or an escaped ``\\u0000`` inside a string counts too).
+    """
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, check_circular=False)
+    except (ValueError, TypeError, RecursionError):
+        return False
+    if text.count("{") + text.count("[") + depth - 1 > MAX_DEPTH or "\\u0000" in text:
+        return False
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+    return True
+
+
 def problem(value: Any, *, path: str = "", depth: int = 1) -> tuple[str, str] | None:
     """The first (path, message) at which ``value`` is not storable JSON, or None.
 

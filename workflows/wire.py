@@ -260,11 +260,12 @@ def parse_event(obj: Any) -> ParsedEvent:
     # anywhere in the event (keys too): refused here, named by their path, before any
     # recursive reader (json.dumps, jsonschema) sees them.
     unstorable: set[str] = set()
-    for key, value in obj.items():
-        found = jsonvalues.problem({key: value})
-        if found is not None:
-            errors.append(FieldError(*found))
-            unstorable.add(key)
+    if not jsonvalues.surely_storable(obj):  # the walk only for what may be bad
+        for key, value in obj.items():
+            found = jsonvalues.problem({key: value})
+            if found is not None:
+                errors.append(FieldError(*found))
+                unstorable.add(key)
     event_id: uuid.UUID | None = None
     if obj.get("event_id") is not None and "event_id" not in unstorable:
         try:

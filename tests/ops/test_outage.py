@@ -11,7 +11,7 @@ from django.contrib.auth.models import User
 from django.db import InterfaceError, OperationalError, ProgrammingError
 from django.test import Client
 
-from config import outage
+from api.routes import UNAVAILABLE
 from tests.support.events import new_id, workflow_started
 from workflows.models import Event, WorkflowInstance
 
@@ -31,8 +31,10 @@ def test_ingest_answers_503_with_retry_after_and_stores_nothing(
     with mock.patch("api.routes.ingest_events", side_effect=error):
         response = api_client.post("/api/events", body_of([event]), content_type="application/json")
     assert response.status_code == 503
-    assert response["Retry-After"] == str(outage.RETRY_AFTER_SECONDS)
-    assert response.json() == {"errors": [{"index": None, "field": "", "message": outage.MESSAGE}]}
+    assert response["Retry-After"] == "5"
+    assert response.json() == {
+        "errors": [{"index": None, "field": "", "message": f"{UNAVAILABLE} in 5 seconds"}]
+    }
     assert not Event.objects.exists()
     # Back: the same batch goes in.
     again = api_client.post("/api/events", body_of([event]), content_type="application/json")
@@ -65,7 +67,7 @@ def test_a_page_answers_the_styled_503_when_its_view_cannot_reach_the_database()
     ):
         response = client.get("/")
     assert response.status_code == 503
-    assert response["Retry-After"] == str(outage.RETRY_AFTER_SECONDS)
+    assert response["Retry-After"] == "5"
     html = response.content.decode()
     assert "Temporarily unavailable" in html
     assert "nothing you sent was saved" in html
@@ -92,7 +94,7 @@ def test_an_api_failure_outside_the_view_is_a_json_503() -> None:
         response = client.get("/api/tasks")
     assert response.status_code == 503
     assert response["Content-Type"] == "application/json"
-    assert response.json()["errors"][0]["message"] == outage.MESSAGE
+    assert response.json()["errors"][0]["message"] == f"{UNAVAILABLE} in 5 seconds"
 
 
 @pytest.mark.django_db
