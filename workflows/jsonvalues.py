@@ -80,8 +80,9 @@ def surely_storable(value: Any, *, depth: int = 1) -> bool:
 
     One ``json.dumps`` refuses non-finite numbers (``allow_nan=False``) and non-JSON types;
     NUL comes out escaped as ``\\u0000`` and a lone surrogate fails to encode as UTF-8;
-    nesting past MAX_DEPTH needs more brackets than MAX_DEPTH in the text. Each test errs
-    only towards the walk (a bracket or an escaped ``\\u0000`` inside a string counts too).
+    nesting past MAX_DEPTH needs more brackets than MAX_DEPTH in the text; a key that is not
+    text does not read back the same. Each test errs only towards the walk (a bracket or an
+    escaped ``\\u0000`` inside a string counts too).
     """
     try:
         text = json.dumps(value, ensure_ascii=False, allow_nan=False, check_circular=False)
@@ -94,7 +95,9 @@ def surely_storable(value: Any, *, depth: int = 1) -> bool:
             text.encode("utf-8")
         except UnicodeEncodeError:
             return False
-    return True
+    # json.dumps writes keys 1, 1.5, True, None as strings and tuples as lists: what comes
+    # back must be what went in (never the case for NaN, so no false alarm there: refused).
+    return bool(json.loads(text) == value)
 
 
 def problem(value: Any, *, path: str = "", depth: int = 1) -> tuple[str, str] | None:
