@@ -59,7 +59,18 @@ def test_what_the_fast_check_passes_the_walk_passes(value: Any) -> None:
         {"a": object()},
         nested(70),
     ],
-    ids=repr,
+    ids=[
+        "nan",
+        "infinity",
+        "nul-in-text",
+        "nul-in-key",
+        "surrogate-in-text",
+        "surrogate-in-key",
+        "int-key",
+        "tuple",
+        "object",
+        "70-levels",
+    ],
 )
 def test_the_fast_check_sends_each_kind_of_bad_value_to_the_walk(value: Any) -> None:
     assert not jsonvalues.surely_storable(value)
