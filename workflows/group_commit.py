@@ -13,7 +13,8 @@ while requests that arrive during a transaction queue for the next one.
 Each member gets the results of its own events (indexes its own), as if the members had been
 sent one after the other in queue order: an event sent by two members is stored for the
 first and a duplicate for the later. After the commit each member gets its own metrics and
-log line (``ingest._committed``, its duration from its own start); the live broadcast is sent
+log line (``ingest._committed``, its duration from its own start, its request id: the
+leader logs in each member's ``contextvars`` context); the live broadcast is sent
 once for the group, with the changes of all its members. If the group's transaction fails
 (e.g. a task claimed under two instances by two members, found under the locks, or an
 ``IntegrityError``), it is rolled back whole and the leader ingests every member alone, in
@@ -24,11 +25,12 @@ Inside a caller's transaction (``connection.in_atomic_block``) or with
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -49,6 +51,8 @@ class _Member:
     parsed: list[ParsedEvent]
     source: str
     started: float
+    # The request's context (its request id for log lines): the leader logs for it in it.
+    context: contextvars.Context = field(default_factory=contextvars.copy_context)
     done: bool = False  # its group is over: result or error set
     result: ingest.IngestResult | None = None
     error: BaseException | None = None  # raised in the member's own thread
@@ -130,8 +134,8 @@ class GroupCommit:
             log.info("group commit of %d requests failed, each alone: %r", len(group), exc)
             for member in group:
                 try:
-                    member.result = ingest.ingest_parsed(
-                        member.parsed, member.source, member.started
+                    member.result = member.context.run(
+                        ingest.ingest_parsed, member.parsed, member.source, member.started
                     )
                 except Exception as alone:
                     member.error = alone
@@ -154,7 +158,9 @@ class GroupCommit:
             stored_at += accepted
         for member in group:
             assert member.result is not None
-            ingest._committed(member.result, member.source, done - member.started)
+            member.context.run(
+                ingest._committed, member.result, member.source, done - member.started
+            )
         if together.changes.instances:
             ingest.events_ingested.send(sender=Event, changes=together.changes)
 

@@ -23,6 +23,7 @@ from django.db import connection
 from django.test import Client
 from prometheus_client import REGISTRY
 
+from config.logs import HEADER, RequestIdFilter
 from tests.support.events import human_task_created, new_id, started, workflow_started
 from workflows import group_commit, ingest
 from workflows.models import Event, HumanTask, IngestToken, WorkflowInstance
@@ -132,6 +133,7 @@ def test_each_member_gets_its_own_results_from_one_transaction(
     batches = [[started(new_id()) for _ in range(n)] for n in (1, 3, 2)]
     senders = [engine, other, engine]
     caplog.set_level(logging.INFO, logger="taskinbox.ingest")
+    caplog.handler.addFilter(RequestIdFilter())
     counted, timed = ingested(), ingests()
 
     outcomes = group.run(
@@ -161,6 +163,9 @@ def test_each_member_gets_its_own_results_from_one_transaction(
         (n, n, f"token:{s}") for n, s in [(1, "engine"), (3, "other-engine"), (2, "engine")]
     ]
     assert sorted(lines) == sorted([lead_line, *member_lines])
+    # Each line carries its own request's id, though the leader wrote the members' lines.
+    logged_ids = {r.__dict__["request_id"] for r in caplog.records if r.name == "taskinbox.ingest"}
+    assert logged_ids == {response[HEADER] for response in outcomes}
     # The metrics count each request's stored events once.
     assert (ingested() - counted, ingests() - timed) == (7, 4)
     assert len(broadcasts) == 2
