@@ -42,7 +42,7 @@ from workflows.wire import ParsedEvent
 
 log = logging.getLogger(__name__)
 
-# Bounds one group's transaction; a member larger than this still goes (alone).
+# Bounds the events a leader takes from others; its own always go, however many.
 GROUP_MAX_EVENTS = 1000
 
 
@@ -100,7 +100,8 @@ class GroupCommit:
         return self._outcome(me)
 
     def _take(self, me: _Member) -> list[_Member]:
-        """The leader's group: the queue in arrival order, up to the bound, and itself."""
+        """The leader's group: itself and the queue in arrival order, skipping a member
+        that would take the others past the bound (it waits for the next group)."""
         group: list[_Member] = []
         others = 0
         for member in self._queue:
