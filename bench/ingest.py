@@ -6,16 +6,21 @@ Measures, in one run and on the same simulated events:
    of 100, one transaction each (the limit: no validation, dedupe or projections);
 2. HTTP, batches of 100 events per request, with the live broadcast (as deployed) and
    with its receiver disconnected (``bench/asgi_no_broadcast.py``);
-3. HTTP, one event per request, the same two ways;
-4. in-process: ``ingest_events`` called directly (no HTTP), batches and single events,
+3. HTTP, one event per request, the same two ways, one request after the other;
+4. HTTP, one event per request from ``--concurrency`` connections at once (8), each its own
+   share of the instances (an instance's events go through one connection, in order), as
+   an engine with several workers sends them; broadcast on, with the group commit of
+   concurrent requests (``workflows/group_commit.py``) on and off (INGEST_GROUP_COMMIT);
+5. in-process: ``ingest_events`` called directly (no HTTP), batches and single events,
    with and without the broadcast receiver.
 
 Each measurement gets its own fresh copy of one migrated SQLite file (with the demo users,
 so assignees resolve as they would in use). HTTP goes to a real uvicorn server on
-127.0.0.1, started here as a subprocess with DEBUG off, over one keep-alive connection.
-The targets are checked on the deployed configuration (broadcast on).
+127.0.0.1, started here as a subprocess with DEBUG off, over keep-alive connections.
+The targets are checked on the deployed configuration (broadcast on, group commit on);
+single events on the concurrent figure.
 
-    .venv/bin/python bench/ingest.py [--workflows 1800] [--single 3000] [--port 8765]
+    .venv/bin/python bench/ingest.py [--workflows 1800] [--single 3000] [--concurrency 8]
 """
 
 from __future__ import annotations
@@ -28,7 +33,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -49,8 +56,9 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
-def server_env(db: Path) -> dict[str, str]:
+def server_env(db: Path, **extra: str) -> dict[str, str]:
     return {
+        **extra,
         **os.environ,
         "DATABASE_URL": sqlite_url(db),
         "DJANGO_SETTINGS_MODULE": "config.settings",
@@ -103,10 +111,12 @@ QUIET_APP = "bench.asgi_no_broadcast:application"  # the same, broadcast receive
 
 
 @contextmanager
-def server(db: Path, port: int, app: str = DEPLOYED_APP) -> Iterator[str]:
-    """uvicorn serving ``app`` on 127.0.0.1:port, stopped on exit."""
+def server(db: Path, port: int, app: str = DEPLOYED_APP, **env: str) -> Iterator[str]:
+    """uvicorn serving ``app`` on 127.0.0.1:port, stopped on exit; ``env`` for its settings."""
     options = ("--lifespan", "off", "--no-access-log", "--log-level", "warning")
-    proc = subprocess.Popen(uvicorn_command(port, *options, app=app), cwd=ROOT, env=server_env(db))
+    proc = subprocess.Popen(
+        uvicorn_command(port, *options, app=app), cwd=ROOT, env={**server_env(db), **env}
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(base + "/api/openapi.json", proc, timeout=30)
@@ -132,6 +142,53 @@ def post_all(base: str, token: str, bodies: Sequence[bytes], warmup: int) -> tup
                 accepted += result["accepted"]
                 duplicates += result["duplicates"]
         return time.perf_counter() - started, accepted, duplicates
+
+
+def post_concurrently(
+    base: str, token: str, events: Sequence[dict[str, Any]], connections: int, warmup: int
+) -> tuple[float, int, int]:
+    """One event per request from ``connections`` clients at once, each with its share of
+    the instances, in order; each sends its first ``warmup`` events before the clock starts."""
+    shares: list[list[bytes]] = [[] for _ in range(connections)]
+    for event in events:
+        shares[uuid.UUID(event["instance_id"]).int % connections].append(json.dumps(event).encode())
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    start = threading.Barrier(connections + 1)
+    counts: list[tuple[int, int]] = []
+    failures: list[BaseException] = []
+
+    def send(bodies: list[bytes]) -> None:
+        accepted = duplicates = 0
+        try:
+            with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
+                for i, body in enumerate(bodies):
+                    if i == min(warmup, len(bodies)):
+                        start.wait()
+                    response = client.post("/api/events", content=body)
+                    if response.status_code != 200:
+                        raise RuntimeError(f"HTTP {response.status_code}: {response.text[:500]}")
+                    if i >= warmup:
+                        result = response.json()
+                        accepted += result["accepted"]
+                        duplicates += result["duplicates"]
+                if len(bodies) <= warmup:
+                    start.wait()
+        except BaseException as exc:
+            failures.append(exc)
+            start.abort()
+        counts.append((accepted, duplicates))
+
+    threads = [threading.Thread(target=send, args=(share,)) for share in shares]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - started
+    if failures:
+        raise failures[0]
+    return seconds, sum(a for a, _ in counts), sum(d for _, d in counts)
 
 
 def raw_insert(db: Path, events: list[dict[str, Any]]) -> float:
@@ -219,6 +276,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workflows", type=int, default=1800, help="Simulated workflows.")
     parser.add_argument("--single", type=int, default=3000, help="Events sent one per request.")
+    parser.add_argument(
+        "--concurrency", type=int, default=8, help="Connections sending single events at once."
+    )
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument(
         "--now",
@@ -273,6 +333,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"HTTP, one event per request, {label}: {rate:>9,.0f} events/s")
             single_db.unlink()
 
+        warm = 50 // args.concurrency + 1  # per connection, about the sequential 50 in all
+        for label, grouping in (("group commit on ", "true"), ("group commit off", "false")):
+            single_db = fresh_copy(template, "concurrent.sqlite3")
+            with server(
+                single_db, free_port(args.port), DEPLOYED_APP, INGEST_GROUP_COMMIT=grouping
+            ) as base:
+                seconds, accepted, dupes = post_concurrently(
+                    base, token, singles, args.concurrency, warm
+                )
+            rate = rates[f"concurrent {label}"] = accepted / seconds
+            assert dupes == 0 and accepted >= len(singles) - warm * args.concurrency, accepted
+            rows = count_rows(single_db)
+            assert rows["events"] == len(singles), rows
+            print(
+                f"HTTP, one event per request, {args.concurrency} connections, broadcast on, "
+                f"{label}: {rate:>9,.0f} events/s"
+            )
+            single_db.unlink()
+
         for label, on in (("broadcast on ", True), ("broadcast off", False)):
             rate = in_process(fresh_copy(template, "inproc.sqlite3"), batches, warmup_batches, on)
             print(f"in-process, batches of {BATCH}, {label}: {rate:>9,.0f} events/s")
@@ -282,10 +361,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"in-process, one event per call, {label}: {rate:>9,.0f} events/s")
     print(f"load average at the end: {_load()}")
 
-    batch_rate, single_rate = rates["batch broadcast on "], rates["single broadcast on "]
+    batch_rate, single_rate = rates["batch broadcast on "], rates["concurrent group commit on "]
+    grouped = single_rate / rates["concurrent group commit off"]
+    print(f"group commit on / off, {args.concurrency} connections: {grouped:.2f}")
     targets = [
         ("batches of 100 >= 35 % of raw insert", batch_rate >= raw_rate * 0.35),
-        ("single events >= 500 events/s", single_rate >= 500),
+        (f"single events >= 500 events/s ({args.concurrency} connections)", single_rate >= 500),
     ]
     for label, ok in targets:
         print(f"  {'met ' if ok else 'MISSED'}  {label} (broadcast on)")

@@ -283,6 +283,9 @@ LOGOUT_REDIRECT_URL = "login"
 
 # POST /api/events refuses bodies over this size with 413.
 INGEST_MAX_BODY_BYTES = int(os.environ.get("INGEST_MAX_BODY_BYTES", 1024 * 1024))
+# Concurrent POST /api/events requests of one process share a transaction (group commit,
+# workflows/group_commit.py); off, each request ingests alone.
+INGEST_GROUP_COMMIT = env_bool("INGEST_GROUP_COMMIT", True)
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(INGEST_MAX_BODY_BYTES, 2_621_440)
 
 # The outbox: how people's actions reach the engine (docs/engines.md, section 2).

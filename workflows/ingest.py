@@ -142,11 +142,15 @@ def ingest_events(*, events: Sequence[Any], source: str) -> IngestResult:
     All or nothing: a bad event refuses the batch (IngestError) and nothing is stored.
     """
     started = time.perf_counter()
-    parsed = validate_batch(events)
+    return ingest_parsed(validate_batch(events), source, started)
+
+
+def ingest_parsed(parsed: list[ParsedEvent], source: str, started: float) -> IngestResult:
+    """``ingest_events`` after ``validate_batch``; ``started`` is when the request began."""
     for attempt in range(3):
         try:
             with transaction.atomic():
-                result = _store_and_fold(parsed, source)
+                result = _store_and_fold(parsed, [source] * len(parsed))
             break
         except IntegrityError:
             # A concurrent ingest stored one of these events first; now they are duplicates.
@@ -166,6 +170,7 @@ def ingest_events(*, events: Sequence[Any], source: str) -> IngestResult:
 
 
 def _committed(result: IngestResult, source: str, seconds: float) -> None:
+    """Count a committed batch (``workflows.metrics``) and write its log line."""
     type_at = _STORED.index("type")
     metrics.record_ingest((row[type_at] for row in result.stored), seconds)
     batch_log.info(
@@ -235,7 +240,8 @@ def _assigning_events(stored: list[tuple[Any, ...]]) -> dict[uuid.UUID, notifica
     return {t: notifications.Trigger(k[2], k[3]) for t, k in last.items()}
 
 
-def _store_and_fold(parsed: list[ParsedEvent], source: str) -> IngestResult:
+def _store_and_fold(parsed: list[ParsedEvent], sources: Sequence[str]) -> IngestResult:
+    """Store and fold, in the caller's transaction; ``sources[i]`` sent ``parsed[i]``."""
     task_ids = [p.event.task_id for p in parsed if hasattr(p.event, "task_id")]  # type: ignore[attr-defined]
     lock_instances([p.event.instance_id for p in parsed] + task_ids)
     if task_ids:
@@ -278,8 +284,8 @@ def _store_and_fold(parsed: list[ParsedEvent], source: str) -> IngestResult:
                 getattr(event, "task_id", None),
                 event.timestamp,
                 payload,
-                source,
-                event_actor(p.type, payload, source),
+                sources[index],
+                event_actor(p.type, payload, sources[index]),
                 received_at,
             )
         )
@@ -289,7 +295,7 @@ def _store_and_fold(parsed: list[ParsedEvent], source: str) -> IngestResult:
     seqs: dict[uuid.UUID, int] = dict(returned)  # type: ignore[arg-type]
     stored = [(*row, seqs[row[0]]) for row in rows]
     new_events: dict[uuid.UUID, list[EventRow]] = defaultdict(list)
-    for event_id, _, type_, instance_id, _, timestamp, payload, _, _, _, seq in stored:
+    for event_id, _, type_, instance_id, _, timestamp, payload, source, _, _, seq in stored:
         new_events[instance_id].append(EventRow(seq, event_id, type_, timestamp, payload, source))
     changes = refold(new_events, new_events)
     if changes.tasks:

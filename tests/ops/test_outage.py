@@ -28,7 +28,7 @@ def test_ingest_answers_503_with_retry_after_and_stores_nothing(
     api_client: Client, error: Exception
 ) -> None:
     event = workflow_started(new_id())
-    with mock.patch("api.routes.ingest_events", side_effect=error):
+    with mock.patch("workflows.group_commit.ingest_events", side_effect=error):
         response = api_client.post("/api/events", body_of([event]), content_type="application/json")
     assert response.status_code == 503
     assert response["Retry-After"] == "5"
@@ -109,7 +109,9 @@ def test_a_programming_error_stays_a_500(api_client: Client) -> None:
     api = Client(
         raise_request_exception=False, HTTP_AUTHORIZATION=api_client.defaults["HTTP_AUTHORIZATION"]
     )
-    with mock.patch("api.routes.ingest_events", side_effect=ProgrammingError("no such column")):
+    with mock.patch(
+        "workflows.group_commit.ingest_events", side_effect=ProgrammingError("no such column")
+    ):
         response = api.post("/api/events", "[]", content_type="application/json")
     assert response.status_code == 500
     assert response.json() == {
