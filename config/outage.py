@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 OUTAGE_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError)
 
 
-
 def is_outage(exc: BaseException | None) -> bool:
     return isinstance(exc, OUTAGE_ERRORS)
 
