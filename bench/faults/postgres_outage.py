@@ -82,7 +82,7 @@ CSRF = "f" * 32  # any well-formed secret: the cookie and the header must only a
 
 @dataclass
 class Answers:
-    """Status codes by phase ("before", "down", "after") for one kind of request."""
+    """Status codes by phase (``Clock``'s labels) for one kind of request."""
 
     by_phase: dict[str, collections.Counter[str]] = field(
         default_factory=lambda: collections.defaultdict(collections.Counter)
@@ -115,9 +115,17 @@ class Result:
 
 
 class Clock:
+    """The scenario's phase: before, stopping, down, starting, after. A request is counted
+    in the phase it was sent and answered in, or in "sent -> answered" when they differ (a
+    request that straddles a change may get either answer)."""
+
     def __init__(self) -> None:
         self.phase = "before"
         self.restarted_at = 0.0
+
+    def label(self, sent_in: str) -> str:
+        now = self.phase
+        return sent_in if sent_in == now else f"{sent_in} -> {now}"
 
 
 def _answers(answers: Answers) -> dict[str, Any]:
@@ -167,11 +175,13 @@ def run(
         page_thread.start()
 
         time.sleep(before)
-        clock.phase = "down"
+        clock.phase = "stopping"
         cluster.stop("immediate" if crash else "fast")
+        clock.phase = "down"
         time.sleep(min(1.0, down / 2))
         readyz = _status(server.url + "/readyz")
         time.sleep(max(0.0, down - min(1.0, down / 2)))
+        clock.phase = "starting"
         cluster.start()
         clock.restarted_at = time.monotonic()
         clock.phase = "after"
@@ -278,11 +288,12 @@ def _engine(
                 f.human_task_created(instance, 1, assignee="pat"),
             ]
             while not stopping.is_set():
-                phase = clock.phase
+                sent_in = clock.phase
                 try:
                     status = str(client.post("/api/events", json=batch).status_code)
                 except httpx.HTTPError as exc:
                     status = type(exc).__name__
+                phase = clock.label(sent_in)
                 answers.add(phase, status)
                 if status in ("200", "201"):
                     sent.extend(batch)
@@ -304,7 +315,7 @@ def _pages(
     cookies = {"sessionid": session}
     with httpx.Client(base_url=server.url, cookies=cookies, timeout=15) as client:
         while not stopping.is_set():
-            phase = clock.phase
+            sent_in = clock.phase
             try:
                 response = client.get("/")
                 status = str(response.status_code)
@@ -316,6 +327,7 @@ def _pages(
                     )
             except httpx.HTTPError as exc:
                 status = type(exc).__name__
+            phase = clock.label(sent_in)
             answers.add(phase, status)
             if status == "200" and phase == "after" and answers.first_ok_after_restart is None:
                 answers.first_ok_after_restart = time.monotonic() - clock.restarted_at
@@ -425,6 +437,8 @@ def _check(
             bad = {s: n for s, n in counts.items() if s not in ("200", "201", "503")}
             if bad:
                 problems.append(f"{name} got {bad} while {phase}")
+            if phase == "down" and set(counts) - {"503"}:
+                problems.append(f"{name} got {dict(counts)} while the database was down")
         if answers.first_ok_after_restart is None:
             problems.append(f"{name} did not come back after the restart")
     if not engine.by_phase.get("down", {}).get("503"):
