@@ -37,7 +37,7 @@ from api.schemas import (
     TaskFilters,
     TaskOut,
 )
-from workflows import actions, group_commit, jsonvalues
+from workflows import actions, group_commit, jsonvalues, outages
 from workflows import selectors as core
 from workflows.ingest import IngestError
 from workflows.models import HumanTask, IngestToken, TokenScope
@@ -168,7 +168,10 @@ def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResp
 @api.exception_handler(InterfaceError)
 def _database_unavailable(request: HttpRequest, exc: Exception) -> HttpResponse:
     # The database is restarting or unreachable: the transaction rolled back, nothing is
-    # stored; the engine sends the batch again after Retry-After (config/outage.py).
+    # stored; the engine sends the batch again after Retry-After (config/outage.py). Any
+    # other OperationalError (SQLite's missing table, bad SQL) is a 500 (workflows.outages).
+    if not outages.is_outage(exc):
+        raise exc
     log.warning("api: database unavailable, answered 503: %r", exc)
     return database_unavailable()
 

@@ -22,28 +22,22 @@ import logging
 import sys
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template import loader
 from django.views.decorators.csrf import requires_csrf_token
 from django.views.defaults import server_error as django_server_error
 
+from workflows.outages import is_outage
+
 log = logging.getLogger(__name__)
-
-# What the database raises when it is not there to answer: connection refused or reset, the
-# server shutting down, a dead connection used (InterfaceError), SQLite's lock timeout.
-# A programming error (a bad query) is a DatabaseError of another kind and stays a 500.
-OUTAGE_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError)
-
-
-def is_outage(exc: BaseException | None) -> bool:
-    return isinstance(exc, OUTAGE_ERRORS)
 
 
 class BriefOutageFilter(logging.Filter):
     """An outage fails every request and every pass of the worker's loop, all with the same
     traceback: log each as one line that names the error, without the traceback. Any other
-    exception keeps its traceback."""
+    exception keeps its traceback. It rewrites the record itself, so every handler after it
+    (an error tracker's included) gets the one line; it sits on the console handler, the
+    only one configured."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None

@@ -193,7 +193,12 @@ def send_many(messages: list[tuple[str, Payload]]) -> None:
             # async_to_sync would not find the server's loop and would send from a new loop
             # of its own, where the in-memory layer's queues (bound to the server's loop,
             # not thread-safe) would not wake their consumers.
-            asyncio.run_coroutine_threadsafe(send_all(), server).result(timeout=SEND_TIMEOUT)
+            sending = asyncio.run_coroutine_threadsafe(send_all(), server)
+            try:
+                sending.result(timeout=SEND_TIMEOUT)
+            except TimeoutError:
+                sending.cancel()  # what is counted as failed below must not go out late
+                raise
         elif running is not None:
             _worker().submit(async_to_sync(send_all)).result(timeout=SEND_TIMEOUT)
         else:

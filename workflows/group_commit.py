@@ -36,7 +36,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 
-from workflows import ingest
+from workflows import ingest, outages
 from workflows.models import Event
 from workflows.wire import ParsedEvent
 
@@ -100,13 +100,17 @@ class GroupCommit:
         return self._outcome(me)
 
     def _take(self, me: _Member) -> list[_Member]:
-        """The leader's group: itself and the queue in arrival order, skipping a member
-        that would take the others past the bound (it waits for the next group)."""
+        """The leader's group: itself, the oldest waiting member whatever its size (so no
+        request waits behind later ones for ever), and the rest of the queue in arrival
+        order, skipping a member that would take them past the bound (it waits for the
+        next group)."""
         group: list[_Member] = []
         others = 0
         for member in self._queue:
-            if member is me:
+            if member is me or member is self._queue[0]:
                 group.append(member)
+                if member is not me:
+                    others += len(member.parsed)
             elif others + len(member.parsed) <= GROUP_MAX_EVENTS:
                 group.append(member)
                 others += len(member.parsed)
@@ -130,6 +134,12 @@ class GroupCommit:
             with transaction.atomic():
                 together = ingest._store_and_fold(parsed, sources)
         except Exception as exc:
+            if outages.is_outage(exc):
+                # The database is away: each alone would wait out the same timeout in turn.
+                # All get the error at once (a 503 with Retry-After: nothing was stored).
+                for member in group:
+                    member.error = exc
+                return
             # Rolled back whole: the members ingest alone, one after the other in the group's
             # order (still the leader), so the one at fault fails alone, as if sent in turn.
             log.info("group commit of %d requests failed, each alone: %r", len(group), exc)

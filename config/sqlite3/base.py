@@ -2,7 +2,8 @@
 (https://sqlite.org/lang_analyze.html#recommended_usage_pattern): connections now live for
 CONN_MAX_AGE seconds, so each one runs
 
-- on open, ``PRAGMA analysis_limit=400; PRAGMA optimize=0x10002`` (SQLite 3.46+: look at
+- on open, when connections are kept (CONN_MAX_AGE above 0: sqlite.org's advice is for
+  long-lived ones), ``PRAGMA analysis_limit=400; PRAGMA optimize=0x10002`` (SQLite 3.46+: look at
   every table and analyse those whose statistics are missing or stale; earlier versions look
   only at tables this connection used, none yet, so it costs nothing there);
 - before it closes (at CONN_MAX_AGE, on an error, or at the end of a request when
@@ -30,6 +31,8 @@ ON_CLOSE = "PRAGMA optimize"
 class DatabaseWrapper(base.DatabaseWrapper):
     def get_new_connection(self, conn_params: Any) -> Any:
         conn = super().get_new_connection(conn_params)
+        if not self.settings_dict.get("CONN_MAX_AGE"):
+            return conn  # a connection per request: the close-time optimize is enough
         try:
             for pragma in ON_OPEN:
                 conn.execute(pragma)

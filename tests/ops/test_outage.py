@@ -117,3 +117,43 @@ def test_a_programming_error_stays_a_500(api_client: Client) -> None:
     assert response.json() == {
         "errors": [{"index": None, "field": "", "message": "internal server error"}]
     }
+
+
+def sqlite_error(message: str) -> OperationalError:
+    """Django's OperationalError as it wraps SQLite's (``raise ... from``)."""
+    import sqlite3
+
+    try:
+        raise OperationalError(message) from sqlite3.OperationalError(message)
+    except OperationalError as exc:
+        return exc
+
+
+def test_on_sqlite_only_the_lock_and_the_file_are_an_outage() -> None:
+    from workflows.outages import is_outage
+
+    assert is_outage(sqlite_error("database is locked"))
+    assert is_outage(sqlite_error("unable to open database file"))
+    assert not is_outage(sqlite_error("no such table: workflows_event"))
+    assert not is_outage(sqlite_error('near "SELEC": syntax error'))
+    assert is_outage(GONE)  # PostgreSQL's (psycopg's) connection errors
+    assert is_outage(InterfaceError("connection already closed"))
+    assert not is_outage(ProgrammingError("no such column"))
+
+
+@pytest.mark.django_db
+def test_a_missed_migration_on_sqlite_is_a_500_not_a_retry(api_client: Client) -> None:
+    api = Client(
+        raise_request_exception=False,
+        HTTP_AUTHORIZATION=api_client.defaults["HTTP_AUTHORIZATION"],
+    )
+    missing = sqlite_error("no such table: workflows_event")
+    with mock.patch("workflows.group_commit.ingest_events", side_effect=missing):
+        response = api.post("/api/events", "[]", content_type="application/json")
+    assert response.status_code == 500
+    assert "Retry-After" not in response
+    client = Client(raise_request_exception=False)
+    client.force_login(User.objects.create_user("ann", password="pw-outage-2026"))
+    with mock.patch("inbox.views.Paginator", side_effect=missing):
+        page = client.get("/")
+    assert page.status_code == 500
