@@ -206,8 +206,9 @@ def _due_ids(model: type[Any], now: datetime, limit: int, **filters: Any) -> lis
 
 
 def _record(row: Any, error: str | None, *, skipped: bool = False, **fields: Any) -> str:
-    """The outcome of the attempt this worker leased; returns the new status."""
-    now = timezone.now()
+    """The outcome of the attempt this worker leased; returns the new status. Its times
+    count from the attempt's (the lease's ``now``), so a caller's clock is kept throughout."""
+    now = row.last_attempt_at or timezone.now()
     mine = type(row).objects.filter(pk=row.pk, last_attempt_at=row.last_attempt_at)
     if skipped:
         status, fields = EmailStatus.SKIPPED, {**fields, "next_attempt_at": None}
