@@ -27,13 +27,12 @@ import json
 import os
 import random
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -44,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 
 from tests.support.pgcluster import Cluster  # noqa: E402
-from tests.support.server import Server, free_port  # noqa: E402
+from tests.support.server import Server, free_port, last_line, manage, print_result  # noqa: E402
 
 TOKEN = """
 import json
@@ -138,8 +137,8 @@ def run(
             "CHANNEL_LAYER_PREFIX": f"crash-{uuid.uuid4().hex[:8]}",
         }
         env.pop("REDIS_URL", None)
-        _manage(env, "migrate", "--noinput", "-v0")
-        token = json.loads(_last_line(_manage(env, "shell", "-c", TOKEN)))["token"]
+        manage(env, "migrate", "--noinput", "-v0")
+        token = json.loads(last_line(manage(env, "shell", "-c", TOKEN)))["token"]
         port = free_port()
         server = Server(url=f"http://127.0.0.1:{port}", env=env, token=token, port=port)
         server.start()
@@ -186,9 +185,9 @@ def run(
         if stream.failed or len(answered) != len(batches):
             raise RuntimeError(f"batches refused or unanswered: {stream.failed[:1]}")
 
-        snapshot = json.loads(_last_line(_manage(env, "shell", "-c", SNAPSHOT)))
-        _manage(env, "rebuild_projections")
-        rebuilt = json.loads(_last_line(_manage(env, "shell", "-c", SNAPSHOT)))
+        snapshot = json.loads(last_line(manage(env, "shell", "-c", SNAPSHOT)))
+        manage(env, "rebuild_projections")
+        rebuilt = json.loads(last_line(manage(env, "shell", "-c", SNAPSHOT)))
 
         sent_ids = sorted(str(e["event_id"]) for e in events)
         stored_ids = snapshot["event_ids"]
@@ -272,22 +271,6 @@ class _Stream(threading.Thread):
                     return
 
 
-def _manage(env: dict[str, str], *args: str) -> str:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    ).stdout
-
-
-def _last_line(text: str) -> str:
-    return text.strip().splitlines()[-1]
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database", choices=["postgres", "sqlite"], default="postgres")
@@ -304,12 +287,7 @@ def main() -> int:
         kills=args.kills,
         seed=args.seed,
     )
-    if args.json:
-        print(json.dumps({**asdict(result), "ok": result.ok}, indent=2))
-    else:
-        for key, value in asdict(result).items():
-            print(f"{key:30} {value}")
-        print("OK: every event once, rebuild equals incremental" if result.ok else "FAILED")
+    print_result(result, args.json, "OK: every event once, rebuild equals incremental")
     return 0 if result.ok else 1
 
 

@@ -31,7 +31,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,21 +42,14 @@ import httpx  # noqa: E402
 import uvicorn  # noqa: E402
 
 from tests.support.proxy import Proxy  # noqa: E402
-from tests.support.server import Servers, free_port  # noqa: E402
+from tests.support.server import SESSION_FOR, Servers, free_port, print_result  # noqa: E402
 
-SETUP = """
+SETUP = (
+    SESSION_FOR
+    + """
 import json
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.auth.models import Group, User
-from django.contrib.sessions.backends.db import SessionStore
 from workflows.models import IngestToken
-def session(user):
-    s = SessionStore()
-    s[SESSION_KEY] = str(user.pk)
-    s[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    s[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    s.create()
-    return s.session_key
 finance = Group.objects.get_or_create(name="finance")[0]
 Group.objects.get_or_create(name="audit")
 clerk = User.objects.create_user("fay", password="!")
@@ -66,6 +59,7 @@ admin.groups.add(Group.objects.get(name="Admins"))  # the role, made by a migrat
 print(json.dumps({"token": IngestToken.issue("engine", scopes=["events:write", "read"])[1],
                   "clerk": session(clerk), "admin": session(admin)}))
 """
+)
 
 OUTBOX = """
 import json
@@ -416,12 +410,7 @@ def main() -> int:
         max_attempts=args.max_attempts,
         lost_answers=args.lost_answers,
     )
-    if args.json:
-        print(json.dumps({**asdict(result), "ok": result.ok}, indent=2))
-    else:
-        for key, value in asdict(result).items():
-            print(f"{key:36} {value}")
-        print("OK: nothing lost, in order, nothing applied twice" if result.ok else "FAILED")
+    print_result(result, args.json, "OK: nothing lost, in order, nothing applied twice")
     return 0 if result.ok else 1
 
 

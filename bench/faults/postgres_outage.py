@@ -30,12 +30,13 @@ import argparse
 import asyncio
 import collections
 import json
+import os
 import secrets
 import sys
 import threading
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,22 +49,18 @@ import websockets  # noqa: E402
 from tests.support import events as f  # noqa: E402
 from tests.support.pgcluster import Cluster  # noqa: E402
 from tests.support.receiver import CommandReceiver  # noqa: E402
-from tests.support.server import Server, free_port  # noqa: E402
+from tests.support.server import SESSION_FOR, Server, free_port, last_line, manage, print_result  # noqa: E402
 
-SETUP = """
+SETUP = (
+    SESSION_FOR
+    + """
 import json
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.auth.models import User
-from django.contrib.sessions.backends.db import SessionStore
 from workflows.models import IngestToken
 user = User.objects.create_user("pat", password="!")
-s = SessionStore()
-s[SESSION_KEY] = str(user.pk)
-s[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-s[HASH_SESSION_KEY] = user.get_session_auth_hash()
-s.create()
-print(json.dumps({"token": IngestToken.issue("faults")[1], "session": s.session_key}))
+print(json.dumps({"token": IngestToken.issue("faults")[1], "session": session(user)}))
 """
+)
 
 COUNT = """
 import json
@@ -152,8 +149,8 @@ def run(
         cluster.start()
         database = cluster.create_database("inbox")
         env = _environment(database, receiver.url, secret, redis_url)
-        _manage(env, "migrate", "--noinput", "-v0")
-        setup = json.loads(_manage(env, "shell", "-c", SETUP).strip().splitlines()[-1])
+        manage(env, "migrate", "--noinput", "-v0")
+        setup = json.loads(last_line(manage(env, "shell", "-c", SETUP)))
         port = free_port()
         server = Server(url=f"http://127.0.0.1:{port}", env=env, token=setup["token"], port=port)
         server.start()
@@ -204,7 +201,7 @@ def run(
         page_thread.join(30)
         socket.stop()
 
-        stored = json.loads(_manage(env, "shell", "-c", COUNT).strip().splitlines()[-1])
+        stored = json.loads(last_line(manage(env, "shell", "-c", COUNT)))
         problems += _check(engine, page, sent, stored, readyz, styled, seen, delivered)
         return Result(
             down_seconds=down,
@@ -229,8 +226,6 @@ def run(
 
 
 def _environment(database: str, webhook: str, secret: str, redis_url: str) -> dict[str, str]:
-    import os
-
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST"))},
         "DJANGO_SETTINGS_MODULE": "config.settings",
@@ -247,20 +242,6 @@ def _environment(database: str, webhook: str, secret: str, redis_url: str) -> di
     if redis_url:
         env["REDIS_URL"] = redis_url
     return env
-
-
-def _manage(env: dict[str, str], *args: str) -> str:
-    import subprocess
-
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    ).stdout
 
 
 def _status(url: str) -> int | None:
@@ -481,12 +462,7 @@ def main() -> int:
         crash=args.crash,
         redis_url=args.redis,
     )
-    if args.json:
-        print(json.dumps({**asdict(result), "ok": result.ok}, indent=2))
-    else:
-        for key, value in asdict(result).items():
-            print(f"{key:34} {value}")
-        print("OK: nothing lost, everything back" if result.ok else "FAILED")
+    print_result(result, args.json, "OK: nothing lost, everything back")
     return 0 if result.ok else 1
 
 

@@ -22,7 +22,7 @@ import pytest
 import websockets
 
 from tests.support import events as f
-from tests.support.server import Server, Servers
+from tests.support.server import SESSION_FOR, Server, Servers
 
 SOCKETS = 200
 HOLD = 7.0  # seconds: longer than one BZPOPMIN (5 s)
@@ -31,26 +31,20 @@ pytestmark = pytest.mark.skipif(
     not os.environ.get("REDIS_URL"), reason="REDIS_URL is not set (the Redis layer is off)"
 )
 
-SETUP = """
+SETUP = (
+    SESSION_FOR
+    + """
 import json, os
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.auth.models import Group, User
-from django.contrib.sessions.backends.db import SessionStore
 from workflows.models import IngestToken
 team = Group.objects.create(name="everyone")
 User.objects.bulk_create(User(username=f"u{i}", password="!") for i in range(int(os.environ["N"])))
 users = list(User.objects.filter(username__startswith="u").order_by("id"))
 team.user_set.add(*users)
-sessions = []
-for u in users:
-    s = SessionStore()
-    s[SESSION_KEY] = str(u.pk)
-    s[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    s[HASH_SESSION_KEY] = u.get_session_auth_hash()
-    s.create()
-    sessions.append(s.session_key)
+sessions = [session(u) for u in users]
 print(json.dumps({"token": IngestToken.issue("redis-test")[1], "sessions": sessions}))
 """
+)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from django.core.signals import request_started
 from live import broadcast
 from tests.support import events as f
 from tests.support.asgi import chunked_post
-from tests.support.server import Server, Servers
+from tests.support.server import SESSION_FOR, Server, Servers
 from workflows.models import Event, IngestToken
 
 
@@ -88,20 +88,16 @@ def test_a_chunked_body_is_read_through_the_served_app() -> None:
     assert Event.objects.count() == 1
 
 
-SETUP = """
+SETUP = (
+    SESSION_FOR
+    + """
 import json
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.auth.models import User
-from django.contrib.sessions.backends.db import SessionStore
 from workflows.models import IngestToken
 user = User.objects.create_user("alice", password="pw")
-s = SessionStore()
-s[SESSION_KEY] = str(user.pk)
-s[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-s[HASH_SESSION_KEY] = user.get_session_auth_hash()
-s.create()
-print(json.dumps({"token": IngestToken.issue("serving-test")[1], "session": s.session_key}))
+print(json.dumps({"token": IngestToken.issue("serving-test")[1], "session": session(user)}))
 """
+)
 
 
 def test_a_broadcast_from_a_request_reaches_a_socket_on_the_in_memory_layer(

@@ -25,30 +25,24 @@ import websockets
 
 from tests.support import events as f
 from tests.support.redis_server import RedisServer
-from tests.support.server import Server, Servers
+from tests.support.server import SESSION_FOR, Server, Servers
 
 PROBE_APP = "tests.support.probe_asgi:application"
 
-SETUP = """
+SETUP = (
+    SESSION_FOR
+    + """
 import json, os
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.auth.models import Group, User
-from django.contrib.sessions.backends.db import SessionStore
 from workflows.models import IngestToken
 team = Group.objects.create(name="everyone")
 User.objects.bulk_create(User(username=f"u{i}", password="!") for i in range(int(os.environ["N"])))
 users = list(User.objects.filter(username__startswith="u").order_by("id"))
 team.user_set.add(*users)
-sessions = []
-for u in users:
-    s = SessionStore()
-    s[SESSION_KEY] = str(u.pk)
-    s[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    s[HASH_SESSION_KEY] = u.get_session_auth_hash()
-    s.create()
-    sessions.append(s.session_key)
+sessions = [session(u) for u in users]
 print(json.dumps({"token": IngestToken.issue("faults")[1], "sessions": sessions}))
 """
+)
 
 
 @dataclass

@@ -94,6 +94,49 @@ def database_url(tmp: Path) -> tuple[str, Callable[[], None]]:
     return f"{base}/{name}", drop
 
 
+def manage(env: dict[str, str], *args: str, timeout: float = 600) -> str:
+    """``manage.py`` with ``args`` in ``env``; what it printed (raises if it failed)."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=timeout,
+    ).stdout.decode()
+
+
+def print_result(result: Any, as_json: bool, ok_line: str) -> None:
+    """A scenario's result (a dataclass with ``ok``) as JSON, or a line per field and a verdict."""
+    from dataclasses import asdict
+
+    if as_json:
+        print(json.dumps({**asdict(result), "ok": result.ok}, indent=2))
+        return
+    for key, value in asdict(result).items():
+        print(f"{key:36} {value}")
+    print(ok_line if result.ok else "FAILED")
+
+
+def last_line(text: str) -> str:
+    return text.strip().splitlines()[-1]
+
+
+# For ``manage.py shell -c`` set-up code: ``session(user)`` is the key of a session that
+# signs ``user`` in, as the login page would make it (a cookie value for sockets and pages).
+SESSION_FOR = """
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.sessions.backends.db import SessionStore
+def session(user):
+    s = SessionStore()
+    s[SESSION_KEY] = str(user.pk)
+    s[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    s[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    s.create()
+    return s.session_key
+"""
+
+
 @dataclass
 class Server:
     """One uvicorn process serving the project on 127.0.0.1; ``stop`` and ``start`` again to
@@ -180,14 +223,7 @@ class Servers:
             raise
 
     def manage(self, *args: str, **env: str) -> str:
-        return subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env={**self.env, **env},
-            check=True,
-            capture_output=True,
-            timeout=120,
-        ).stdout.decode()
+        return manage({**self.env, **env}, *args)
 
     def setup(self, code: str, **env: str) -> str:
         """Run ``code`` in the servers' database; return the last line it printed."""
